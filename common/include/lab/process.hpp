@@ -1,0 +1,103 @@
+// Starting programs, reading their output with deadlines, and reaping them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lab/fd.hpp"
+
+namespace lab {
+
+// How a child ended, decoded from a waitpid(2) status.
+struct ExitStatus {
+  int code = 0;    // the exit status, when it exited
+  int signal = 0;  // the signal that killed it, or 0
+
+  static ExitStatus from_wait_status(int status);
+  [[nodiscard]] bool exited() const noexcept { return signal == 0; }
+  [[nodiscard]] bool success() const noexcept { return signal == 0 && code == 0; }
+  // "exited with status 0", "killed by SIGSEGV (Segmentation fault)".
+  [[nodiscard]] std::string to_string() const;
+  friend bool operator==(const ExitStatus&, const ExitStatus&) = default;
+};
+
+struct SpawnOptions {
+  bool pipe_stdin = false;      // otherwise stdin is /dev/null
+  bool capture_stdout = true;   // otherwise inherited
+  bool capture_stderr = true;   // otherwise inherited (or merged, below)
+  bool merge_stderr = false;    // stderr goes to the stdout pipe
+  bool die_with_parent = true;  // PR_SET_PDEATHSIG: no orphan if we crash or are killed
+  bool new_process_group = false;
+  std::string working_directory;                            // empty: ours
+  std::vector<std::pair<std::string, std::string>> environment;  // added or replaced variables
+};
+
+// A started program. The destructor kills it (SIGKILL) if it still runs and
+// always reaps it, so a Child never leaves a zombie, even when a test fails
+// half way.
+class Child {
+ public:
+  // argv[0] is looked up in PATH unless it contains a '/'. Throws
+  // std::system_error if the program cannot be started ("exec ./server: No such file").
+  static Child spawn(const std::vector<std::string>& argv, const SpawnOptions& options = {});
+
+  Child() = default;
+  Child(Child&& other) noexcept;
+  Child& operator=(Child&& other) noexcept;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] Fd& input() noexcept { return input_; }
+  [[nodiscard]] Fd& output() noexcept { return output_; }
+  [[nodiscard]] Fd& errors() noexcept { return errors_; }
+
+  // Sends a signal unless the child has already been reaped.
+  void send_signal(int signal_number);
+  // Waits up to `timeout` for the child to end; nullopt if it is still running.
+  std::optional<ExitStatus> wait_for(std::chrono::milliseconds timeout);
+  ExitStatus wait();
+  // SIGTERM, up to `grace` to end, then SIGKILL.
+  ExitStatus stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000));
+  [[nodiscard]] std::optional<ExitStatus> status() const noexcept { return status_; }
+
+ private:
+  void reap_now(int wait_status);
+  void kill_and_reap() noexcept;
+
+  pid_t pid_ = -1;
+  Fd pidfd_;  // pidfd_open(2): pollable, so waits can have deadlines without sleeping
+  Fd input_;
+  Fd output_;
+  Fd errors_;
+  std::optional<ExitStatus> status_;
+};
+
+// Reads a descriptor line by line, each read bounded by a deadline.
+class LineReader {
+ public:
+  explicit LineReader(const Fd& fd) : fd_(fd.get()) {}
+
+  // The next line without its "\n"; nullopt at end of stream (a last line
+  // without "\n" is still returned). Throws TimeoutError after `timeout`.
+  std::optional<std::string> next_line(std::chrono::milliseconds timeout);
+  // Everything until end of stream. Throws TimeoutError after `timeout`.
+  std::string read_rest(std::chrono::milliseconds timeout);
+  // What was read past the last line returned, without reading more.
+  std::string take_buffered() { return std::exchange(buffer_, {}); }
+
+ private:
+  bool fill(std::chrono::steady_clock::time_point deadline);
+
+  int fd_;
+  std::string buffer_;
+  bool ended_ = false;
+};
+
+}  // namespace lab

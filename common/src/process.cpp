@@ -1,0 +1,349 @@
+#include "lab/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <map>
+
+#include "lab/error.hpp"
+#include "lab/io.hpp"
+
+extern char** environ;
+
+namespace lab {
+
+namespace {
+
+// pidfd_open(2) and pidfd_send_signal(2) through syscall(2): glibc 2.36's
+// <sys/pidfd.h> declares them without C linkage, so C++ cannot link them.
+int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+int signal_pidfd(int pidfd, int signal_number) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0));
+}
+
+struct Pipe {
+  Fd read_end;
+  Fd write_end;
+};
+
+Pipe make_pipe() {
+  std::array<int, 2> ends{};
+  if (::pipe2(ends.data(), O_CLOEXEC) != 0) {
+    throw os_error("pipe2");
+  }
+  return {Fd{ends[0]}, Fd{ends[1]}};
+}
+
+// Everything between fork and exec must be async-signal-safe (the parent may
+// have other threads, whose locks the child inherits held): only system
+// calls here, no allocation. On failure it reports errno through `report`.
+[[noreturn]] void exec_child(char* const* argv, char* const* envp, const SpawnOptions& options,
+                             pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd, int report) {
+  if (options.die_with_parent) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) {  // the parent died before prctl: nobody to die with
+      ::_exit(127);
+    }
+  }
+  if (options.new_process_group) {
+    ::setpgid(0, 0);
+  }
+  // Signal state survives exec: start the program with the defaults.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::signal(SIGPIPE, SIG_DFL);
+  ::signal(SIGINT, SIG_DFL);
+  ::signal(SIGTERM, SIG_DFL);
+  const std::array<int, 3> sources{stdin_fd, stdout_fd, stderr_fd};
+  for (int target = 0; target < 3; ++target) {
+    // dup2 clears FD_CLOEXEC on the copy, so these three survive the exec.
+    if (sources[static_cast<std::size_t>(target)] >= 0 &&
+        ::dup2(sources[static_cast<std::size_t>(target)], target) < 0) {
+      break;
+    }
+  }
+  if (options.working_directory.empty() || ::chdir(options.working_directory.c_str()) == 0) {
+    ::execvpe(argv[0], argv, envp);
+  }
+  const int error = errno;
+  [[maybe_unused]] const ssize_t written = ::write(report, &error, sizeof error);
+  ::_exit(127);
+}
+
+}  // namespace
+
+ExitStatus ExitStatus::from_wait_status(int status) {
+  ExitStatus result;
+  if (WIFEXITED(status)) {
+    result.code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+    result.code = 128 + result.signal;  // what a shell would show as $?
+  }
+  return result;
+}
+
+std::string ExitStatus::to_string() const {
+  if (signal != 0) {
+    const char* name = sigabbrev_np(signal);
+    const char* description = sigdescr_np(signal);
+    return "killed by SIG" + std::string(name != nullptr ? name : std::to_string(signal)) +
+           (description != nullptr ? " (" + std::string(description) + ")" : "");
+  }
+  return "exited with status " + std::to_string(code);
+}
+
+Child Child::spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
+  if (argv.empty()) {
+    throw std::invalid_argument("Child::spawn: empty argv");
+  }
+  // Build argv and the environment before fork: no allocation after it.
+  std::vector<char*> raw_argv;
+  for (const auto& word : argv) {
+    raw_argv.push_back(const_cast<char*>(word.c_str()));
+  }
+  raw_argv.push_back(nullptr);
+  std::map<std::string, std::string> variables;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text = *entry;
+    const auto equals = text.find('=');
+    if (equals != std::string_view::npos) {
+      variables[std::string(text.substr(0, equals))] = std::string(text.substr(equals + 1));
+    }
+  }
+  for (const auto& [name, value] : options.environment) {
+    variables[name] = value;
+  }
+  std::vector<std::string> env_strings;
+  for (const auto& [name, value] : variables) {
+    env_strings.push_back(name + "=" + value);
+  }
+  std::vector<char*> raw_env;
+  for (auto& text : env_strings) {
+    raw_env.push_back(text.data());
+  }
+  raw_env.push_back(nullptr);
+
+  Child child;
+  Pipe in;
+  Pipe out;
+  Pipe err;
+  Fd dev_null;
+  if (options.pipe_stdin) {
+    in = make_pipe();
+  } else {
+    dev_null.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!dev_null) {
+      throw os_error("open /dev/null");
+    }
+  }
+  if (options.capture_stdout || options.merge_stderr) {
+    out = make_pipe();
+  }
+  if (options.capture_stderr && !options.merge_stderr) {
+    err = make_pipe();
+  }
+  Pipe report = make_pipe();  // carries errno if exec fails; closes by itself (CLOEXEC) if it works
+
+  const int stdin_fd = options.pipe_stdin ? in.read_end.get() : dev_null.get();
+  const int stdout_fd = out.write_end ? out.write_end.get() : -1;
+  const int stderr_fd = options.merge_stderr ? out.write_end.get()
+                                             : (err.write_end ? err.write_end.get() : -1);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    throw os_error("fork");
+  }
+  if (pid == 0) {
+    exec_child(raw_argv.data(), raw_env.data(), options, parent, stdin_fd, stdout_fd, stderr_fd,
+               report.write_end.get());
+  }
+  child.pid_ = pid;
+  child.pidfd_.reset(open_pidfd(pid));
+  // The parent keeps only its ends: the child's ends must close here, or our
+  // reads would never see end of stream.
+  report.write_end.reset();
+  child.input_ = std::move(in.write_end);
+  child.output_ = std::move(out.read_end);
+  child.errors_ = std::move(err.read_end);
+
+  int exec_error = 0;
+  ssize_t got = 0;
+  do {
+    got = ::read(report.read_end.get(), &exec_error, sizeof exec_error);
+  } while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof exec_error)) {
+    child.wait();
+    throw os_error(exec_error, "exec " + argv[0]);
+  }
+  if (!child.pidfd_) {
+    throw os_error("pidfd_open");
+  }
+  return child;
+}
+
+Child::Child(Child&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)),
+      pidfd_(std::move(other.pidfd_)),
+      input_(std::move(other.input_)),
+      output_(std::move(other.output_)),
+      errors_(std::move(other.errors_)),
+      status_(std::exchange(other.status_, std::nullopt)) {}
+
+Child& Child::operator=(Child&& other) noexcept {
+  if (this != &other) {
+    kill_and_reap();
+    pid_ = std::exchange(other.pid_, -1);
+    pidfd_ = std::move(other.pidfd_);
+    input_ = std::move(other.input_);
+    output_ = std::move(other.output_);
+    errors_ = std::move(other.errors_);
+    status_ = std::exchange(other.status_, std::nullopt);
+  }
+  return *this;
+}
+
+Child::~Child() { kill_and_reap(); }
+
+void Child::kill_and_reap() noexcept {
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    int wait_status = 0;
+    while (::waitpid(pid_, &wait_status, 0) < 0 && errno == EINTR) {
+    }
+    status_ = ExitStatus::from_wait_status(wait_status);
+  }
+}
+
+void Child::reap_now(int wait_status) { status_ = ExitStatus::from_wait_status(wait_status); }
+
+void Child::send_signal(int signal_number) {
+  // Once reaped, the pid may belong to another process: never signal it.
+  if (pid_ > 0 && !status_) {
+    if (signal_pidfd(pidfd_.get(), signal_number) != 0 && errno != ESRCH) {
+      throw os_error("pidfd_send_signal");
+    }
+  }
+}
+
+std::optional<ExitStatus> Child::wait_for(std::chrono::milliseconds timeout) {
+  if (status_ || pid_ <= 0) {
+    return status_;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int wait_status = 0;
+    const pid_t got = ::waitpid(pid_, &wait_status, WNOHANG);
+    if (got == pid_) {
+      reap_now(wait_status);
+      return status_;
+    }
+    if (got < 0 && errno != EINTR) {
+      throw os_error("waitpid");
+    }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      return std::nullopt;
+    }
+    // The pidfd becomes readable when the process ends.
+    pollfd entry{pidfd_.get(), POLLIN, 0};
+    if (::poll(&entry, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) {
+      throw os_error("poll pidfd");
+    }
+  }
+}
+
+ExitStatus Child::wait() {
+  if (status_ || pid_ <= 0) {
+    return status_.value_or(ExitStatus{});
+  }
+  int wait_status = 0;
+  while (::waitpid(pid_, &wait_status, 0) < 0) {
+    if (errno != EINTR) {
+      throw os_error("waitpid");
+    }
+  }
+  reap_now(wait_status);
+  return *status_;
+}
+
+ExitStatus Child::stop(std::chrono::milliseconds grace) {
+  send_signal(SIGTERM);
+  if (auto status = wait_for(grace)) {
+    return *status;
+  }
+  send_signal(SIGKILL);
+  return wait();
+}
+
+bool LineReader::fill(std::chrono::steady_clock::time_point deadline) {
+  if (ended_) {
+    return false;
+  }
+  for (;;) {
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      throw TimeoutError("no output within the time allowed");
+    }
+    pollfd entry{fd_, POLLIN, 0};
+    const int ready = ::poll(&entry, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) {
+      throw os_error("poll");
+    }
+    if (ready <= 0) {
+      continue;
+    }
+    char chunk[4096];
+    const ssize_t got = ::read(fd_, chunk, sizeof chunk);
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) {
+        continue;
+      }
+      throw os_error("read");
+    }
+    if (got == 0) {
+      ended_ = true;
+      return false;
+    }
+    buffer_.append(chunk, static_cast<std::size_t>(got));
+    return true;
+  }
+}
+
+std::optional<std::string> LineReader::next_line(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (const auto newline = buffer_.find('\n'); newline != std::string::npos) {
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return line;
+    }
+    if (!fill(deadline)) {
+      if (buffer_.empty()) {
+        return std::nullopt;
+      }
+      return std::exchange(buffer_, {});
+    }
+  }
+}
+
+std::string LineReader::read_rest(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (fill(deadline)) {
+  }
+  return std::exchange(buffer_, {});
+}
+
+}  // namespace lab

@@ -1,0 +1,69 @@
+#include <doctest/doctest.h>
+
+#include "lab/error.hpp"
+#include "lab/program.hpp"
+#include "lab/text.hpp"
+
+namespace {
+
+lab::Args parse(const lab::ProgramSpec& spec, std::vector<const char*> words) {
+  words.insert(words.begin(), "prog");
+  return lab::Args::parse(spec, static_cast<int>(words.size()), words.data());
+}
+
+}  // namespace
+
+TEST_CASE("server options default to 127.0.0.1 and port 90NN") {
+  const auto spec = lab::server_spec(2, "test server");
+  const auto args = parse(spec, {});
+  CHECK(args.get("host") == "127.0.0.1");
+  CHECK(args.endpoint() == lab::Endpoint{"127.0.0.1", 9002});
+  CHECK(parse(lab::server_spec(13, "x"), {}).endpoint().port == 9013);
+}
+
+TEST_CASE("options take '--name value' and '--name=value', flags and operands") {
+  auto spec = lab::client_spec(1, "test client");
+  spec.options.push_back({"verbose", "", "talk more", ""});
+  spec.positionals = "[NAME...]";
+  const auto args = parse(spec, {"--host", "::1", "--port=0", "--verbose", "ann", "--", "--bob"});
+  CHECK(args.endpoint() == lab::Endpoint{"::1", 0});
+  CHECK(args.flag("verbose"));
+  CHECK(args.positionals() == std::vector<std::string>{"ann", "--bob"});
+  CHECK(parse(spec, {"-h"}).flag("help"));
+}
+
+TEST_CASE("bad command lines are UsageErrors that say what is wrong") {
+  const auto spec = lab::server_spec(1, "x");
+  CHECK_THROWS_WITH_AS(parse(spec, {"--nope"}), "unknown option '--nope' (try --help)",
+                       lab::UsageError);
+  CHECK_THROWS_WITH_AS(parse(spec, {"--port"}), "--port needs a value (PORT)", lab::UsageError);
+  CHECK_THROWS_WITH_AS(parse(spec, {"extra"}), "unexpected argument 'extra' (try --help)",
+                       lab::UsageError);
+  CHECK_THROWS_WITH_AS(parse(spec, {"--port", "70000"}).endpoint(),
+                       "--port must be a whole number from 0 to 65535, not '70000'",
+                       lab::UsageError);
+  CHECK_THROWS_AS(parse(spec, {"--port", "12a"}).endpoint(), lab::UsageError);
+}
+
+TEST_CASE("usage text lists every option with its default") {
+  const auto text = lab::usage_text(lab::server_spec(1, "UDP server"), "server");
+  CHECK(text.find("usage: server [OPTIONS]") == 0);
+  CHECK(text.find("--host HOST") != std::string::npos);
+  CHECK(text.find("(default 9001)") != std::string::npos);
+  CHECK(text.find("--help") != std::string::npos);
+}
+
+TEST_CASE("NotImplemented names the exercise and the README") {
+  const lab::NotImplemented error("02.3", "the connection loop", "lessons/02_tcp");
+  CHECK(std::string(error.what()) ==
+        "not implemented: exercise 02.3 (the connection loop) \u2014 see lessons/02_tcp/README.md");
+}
+
+TEST_CASE("preview escapes bytes and shortens long payloads") {
+  CHECK(lab::preview("hi\n") == "\"hi\\n\"");
+  CHECK(lab::preview(std::string("\x00\xff\"", 3)) == "\"\\x00\\xff\\\"\"");
+  CHECK(lab::preview(std::string(100, 'a'), 4) == "\"aaaa\"... (100 bytes)");
+  CHECK(lab::chomp("line\r\n") == "line");
+  CHECK(lab::chomp("line\n") == "line");
+  CHECK(lab::chomp("line") == "line");
+}

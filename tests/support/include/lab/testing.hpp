@@ -1,0 +1,77 @@
+// Helpers for the lab's tests: servers started as real processes, programs
+// run with a deadline, and checks for leaked descriptors and children.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lab/fd.hpp"
+#include "lab/process.hpp"
+
+namespace lab::testing {
+
+using namespace std::chrono_literals;
+
+// A server program started with "--host 127.0.0.1 --port 0" (plus `extra`),
+// after its ready line "listening on HOST:PORT" was read. Stops it (SIGTERM,
+// then SIGKILL) and reaps it when destroyed.
+class ServerProcess {
+ public:
+  // Throws std::runtime_error with the server's stderr if it exits, or prints
+  // something else, before its ready line, or stays silent for `timeout`.
+  static ServerProcess start(const std::string& program, std::vector<std::string> extra = {},
+                             std::chrono::milliseconds timeout = 5s,
+                             const SpawnOptions& options = {});
+
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  [[nodiscard]] Child& child() noexcept { return child_; }
+  // SIGTERM and wait; returns how it ended.
+  ExitStatus stop(std::chrono::milliseconds grace = 3s) { return child_.stop(grace); }
+  // Whatever the server printed on stdout after its ready line, and on
+  // stderr, once it has ended. Call after stop().
+  std::string rest_of_output(std::chrono::milliseconds timeout = 2s);
+  std::string error_output(std::chrono::milliseconds timeout = 2s);
+  // For a failure message: stops the server and says how it ended and what
+  // it printed ("server exited with status 3; stderr: not implemented: ...").
+  std::string stop_and_describe();
+
+ private:
+  Child child_;
+  std::string host_;
+  std::uint16_t port_ = 0;
+  std::string stdout_rest_;
+};
+
+struct ProgramResult {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+  // For failure messages: status, stdout and stderr.
+  [[nodiscard]] std::string describe() const;
+};
+
+// Runs a program to completion, feeding `input` to its stdin, reading its
+// stdout and stderr together (so a full pipe cannot deadlock it). Kills it
+// after `timeout` and says so in the result.
+ProgramResult run(const std::vector<std::string>& argv, const std::string& input = "",
+                  std::chrono::milliseconds timeout = 5s, const SpawnOptions& options = {});
+
+// Open descriptors of this process (entries of /proc/self/fd).
+int open_fd_count();
+
+// Pids whose parent is this process, from /proc/self/task/*/children:
+// running children and zombies not yet reaped.
+std::vector<int> child_pids();
+
+// A connected pair of UNIX stream sockets.
+std::pair<Fd, Fd> socket_pair();
+
+// Shrinks a socket's kernel send or receive buffer, to force short reads and writes.
+void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes);
+
+}  // namespace lab::testing

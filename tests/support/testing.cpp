@@ -1,0 +1,182 @@
+#include "lab/testing.hpp"
+
+#include <dirent.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <csignal>
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "lab/endpoint.hpp"
+#include "lab/error.hpp"
+#include "lab/io.hpp"
+
+namespace lab::testing {
+
+namespace {
+
+constexpr std::string_view kReadyPrefix = "listening on ";
+
+}  // namespace
+
+ServerProcess ServerProcess::start(const std::string& program, std::vector<std::string> extra,
+                                   std::chrono::milliseconds timeout, const SpawnOptions& options) {
+  std::vector<std::string> argv{program, "--host", "127.0.0.1", "--port", "0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ServerProcess server;
+  server.child_ = Child::spawn(argv, options);
+  LineReader reader(server.child_.output());
+  std::optional<std::string> line;
+  try {
+    line = reader.next_line(timeout);
+  } catch (const TimeoutError&) {
+    throw std::runtime_error(program + " printed no ready line within " +
+                             std::to_string(timeout.count()) + " ms");
+  }
+  if (!line || line->substr(0, kReadyPrefix.size()) != kReadyPrefix) {
+    const ExitStatus status = server.child_.stop(1s);
+    LineReader errors(server.child_.errors());
+    std::string stderr_text;
+    try {
+      stderr_text = errors.read_rest(1s);
+    } catch (const TimeoutError&) {
+    }
+    throw std::runtime_error(program + " did not start: expected 'listening on HOST:PORT', got " +
+                             (line ? "'" + *line + "'" : "end of output") + "; it " +
+                             status.to_string() + "; stderr: " + stderr_text);
+  }
+  const Endpoint bound = Endpoint::parse(line->substr(kReadyPrefix.size()));
+  server.host_ = bound.host;
+  server.port_ = bound.port;
+  server.stdout_rest_ = reader.take_buffered();
+  return server;
+}
+
+std::string ServerProcess::rest_of_output(std::chrono::milliseconds timeout) {
+  LineReader reader(child_.output());
+  return stdout_rest_ + reader.read_rest(timeout);
+}
+
+std::string ServerProcess::error_output(std::chrono::milliseconds timeout) {
+  LineReader reader(child_.errors());
+  return reader.read_rest(timeout);
+}
+
+std::string ServerProcess::stop_and_describe() {
+  const ExitStatus status = stop(1s);
+  std::string text = "server " + status.to_string();
+  try {
+    text += "; stdout: " + rest_of_output(1s);
+    text += "; stderr: " + error_output(1s);
+  } catch (const TimeoutError&) {
+    text += " (output still open)";
+  }
+  return text;
+}
+
+std::string ProgramResult::describe() const {
+  std::ostringstream text;
+  text << (timed_out ? "timed out and was killed; " : "") << status.to_string() << "\n--- stdout ---\n"
+       << out << "\n--- stderr ---\n"
+       << err;
+  return text.str();
+}
+
+ProgramResult run(const std::vector<std::string>& argv, const std::string& input,
+                  std::chrono::milliseconds timeout, const SpawnOptions& options) {
+  SpawnOptions with_pipes = options;
+  with_pipes.pipe_stdin = true;
+  with_pipes.capture_stdout = true;
+  with_pipes.capture_stderr = true;
+  Child child = Child::spawn(argv, with_pipes);
+  ProgramResult result;
+  // Small inputs fit the pipe buffer; write them all, then close so the
+  // program sees end of input.
+  if (input.size() > 60000) {
+    throw std::invalid_argument("testing::run: input larger than a pipe buffer");
+  }
+  write_all(child.input(), input);
+  child.input().reset();
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::array<std::string*, 2> sinks{&result.out, &result.err};
+  std::array<Fd*, 2> sources{&child.output(), &child.errors()};
+  while (*sources[0] || *sources[1]) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      result.timed_out = true;
+      break;
+    }
+    std::array<pollfd, 2> entries{};
+    for (std::size_t i = 0; i < 2; ++i) {
+      entries[i] = {*sources[i] ? sources[i]->get() : -1, POLLIN, 0};
+    }
+    if (::poll(entries.data(), entries.size(), static_cast<int>(left.count())) < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      throw os_error("poll");
+    }
+    for (std::size_t i = 0; i < 2; ++i) {
+      if (entries[i].revents == 0) {
+        continue;
+      }
+      char chunk[4096];
+      const ssize_t got = ::read(sources[i]->get(), chunk, sizeof chunk);
+      if (got > 0) {
+        sinks[i]->append(chunk, static_cast<std::size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        sources[i]->reset();
+      }
+    }
+  }
+  if (result.timed_out) {
+    child.send_signal(SIGKILL);
+  }
+  result.status = child.wait();
+  return result;
+}
+
+int open_fd_count() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count - 1;  // the directory_iterator's own descriptor
+}
+
+std::vector<int> child_pids() {
+  std::vector<int> pids;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream children(task.path() / "children");
+    int pid = 0;
+    while (children >> pid) {
+      pids.push_back(pid);
+    }
+  }
+  return pids;
+}
+
+std::pair<Fd, Fd> socket_pair() {
+  std::array<int, 2> ends{};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends.data()) != 0) {
+    throw os_error("socketpair");
+  }
+  return {Fd{ends[0]}, Fd{ends[1]}};
+}
+
+void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes) {
+  if (::setsockopt(socket.get(), SOL_SOCKET, SO_SNDBUF, &send_bytes, sizeof send_bytes) != 0 ||
+      ::setsockopt(socket.get(), SOL_SOCKET, SO_RCVBUF, &receive_bytes, sizeof receive_bytes) != 0) {
+    throw os_error("setsockopt SO_SNDBUF/SO_RCVBUF");
+  }
+}
+
+}  // namespace lab::testing
