@@ -2,6 +2,8 @@
 #
 #   lab_add_lesson(01_udp EXERCISE udp.cpp PROGRAMS server client)
 #
+# The lesson's lesson.manifest gives the per-case timeout ("timeout: 10").
+#
 # makes, for lesson 01:
 #   lesson01            the student's exercise, lessons/01_udp/udp.cpp
 #   solution01          the reference, solutions/01_udp/udp.cpp (if present)
@@ -47,7 +49,7 @@ function(lab_add_test_executable target)
 endfunction()
 
 function(lab_add_lesson dir)
-  cmake_parse_arguments(arg "" "EXERCISE;TIMEOUT" "PROGRAMS" ${ARGN})
+  cmake_parse_arguments(arg "" "EXERCISE" "PROGRAMS" ${ARGN})
   string(SUBSTRING "${dir}" 0 2 nn)
   set(lesson_src "${PROJECT_SOURCE_DIR}/lessons/${dir}")
   set(solution_src "${PROJECT_SOURCE_DIR}/solutions/${dir}")
@@ -93,9 +95,10 @@ function(lab_add_lesson dir)
       foreach(program IN LISTS arg_PROGRAMS)
         add_dependencies(${test_exe} ${variant}${nn}_${program})
       endforeach()
-      set(timeout ${LAB_CASE_TIMEOUT})
-      if(arg_TIMEOUT)
-        set(timeout ${arg_TIMEOUT})
+      # The per-case timeout comes from the lesson's manifest ("timeout: 10").
+      lab_manifest_value("${lesson_src}/lesson.manifest" timeout timeout)
+      if(NOT timeout)
+        set(timeout ${LAB_CASE_TIMEOUT})
       endif()
       lab_add_doctest(${test_exe} LABEL ${test_label} TIMEOUT ${timeout})
       if(variant STREQUAL "lesson" AND LAB_HAVE_SOLUTIONS)
@@ -110,4 +113,18 @@ function(lab_add_lesson dir)
       endif()
     endif()
   endforeach()
+endfunction()
+
+# The value of `key` in a lesson's lesson.manifest ("key: value" lines), or "".
+function(lab_manifest_value manifest key out_var)
+  set(value "")
+  if(EXISTS "${manifest}")
+    file(STRINGS "${manifest}" lines REGEX "^${key}:")
+    if(lines)
+      list(GET lines 0 line)
+      string(REGEX REPLACE "^${key}:[ \t]*" "" value "${line}")
+      string(STRIP "${value}" value)
+    endif()
+  endif()
+  set(${out_var} "${value}" PARENT_SCOPE)
 endfunction()

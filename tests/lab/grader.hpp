@@ -1,0 +1,75 @@
+// `lab grade`: every graded case in its own process, under a timeout, in parallel.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "manifest.hpp"
+
+namespace lab::tool {
+
+struct GradeOptions {
+  std::filesystem::path source_dir;
+  std::filesystem::path build_dir;
+  std::vector<std::string> lessons;   // "01", "02"; empty: every lesson
+  std::string variant = "grade";      // "grade" (the student's files) or "reference"
+  bool build = true;                  // rebuild what changed first
+  unsigned jobs = 2;
+  std::optional<int> timeout_seconds; // overrides every lesson's
+  std::filesystem::path extra_dir;    // an instructor's hidden tests (already configured)
+  std::filesystem::path json_path;    // Gradescope results.json
+  std::filesystem::path junit_path;
+  bool color = false;
+};
+
+enum class Outcome { kPassed, kFailed, kTimedOut, kCrashed, kNotBuilt, kInterrupted };
+
+struct CaseResult {
+  std::string lesson_dir;  // "01_udp"
+  std::string exercise;    // "01.2"
+  std::string name;        // the whole TEST_CASE name
+  Outcome outcome = Outcome::kFailed;
+  std::string message;     // why it failed, a few lines
+  std::string output;      // everything it printed
+  std::string rerun;       // the command that runs just this case
+  double seconds = 0;
+  double points = 0;
+  double max_points = 0;
+  bool extra = false;      // from the instructor's hidden tests
+};
+
+struct GradeReport {
+  std::vector<Lesson> lessons;
+  std::vector<CaseResult> cases;
+  double score = 0;
+  double max_score = 0;
+  bool interrupted = false;
+  [[nodiscard]] bool all_passed() const;
+};
+
+// Builds (if asked), runs and scores. Prints progress on stderr.
+GradeReport grade(const GradeOptions& options);
+
+// The table, the failures and how to rerun them, on stdout.
+void print_report(const GradeReport& report, bool color);
+
+void write_results_json(const GradeReport& report, const std::filesystem::path& path);
+void write_junit(const GradeReport& report, const std::filesystem::path& path);
+
+// The state kept between runs for `lab list` and `lab hint`.
+struct State {
+  std::map<std::string, std::string> status;  // by exercise id: passing, failing, not-started
+  std::map<std::string, int> hints_shown;
+  static State load(const std::filesystem::path& build_dir);
+  void save(const std::filesystem::path& build_dir) const;
+};
+
+// "not implemented: exercise 01.2 (...) — see ..." if the case failed on a stub, else "".
+std::string stub_message(const CaseResult& result);
+
+void record_state(const GradeReport& report, const std::filesystem::path& build_dir);
+
+}  // namespace lab::tool

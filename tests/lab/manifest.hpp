@@ -1,0 +1,39 @@
+// The lessons as the lab tool knows them: lessons/NN_topic/lesson.manifest.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lab::tool {
+
+struct Exercise {
+  std::string id;     // "01.2"
+  double points = 0;
+  std::string title;  // "the uppercase reply"
+};
+
+struct Lesson {
+  std::string number;  // "01"
+  std::string dir;     // "01_udp"
+  std::string title;
+  int timeout_seconds = 10;
+  std::vector<Exercise> exercises;
+  std::map<std::string, std::vector<std::string>> hints;  // by exercise id
+  std::vector<std::string> server_args;                   // for `lab run`
+  std::vector<std::string> client_args;
+  std::vector<std::string> client_input;                  // lines fed to the client
+  bool extra = false;  // an instructor's hidden-test lesson entry
+};
+
+// Parses one manifest. Throws std::runtime_error naming the file and line.
+Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir);
+
+// Every lessons/NN_topic/lesson.manifest under `source_dir`, in order.
+std::vector<Lesson> load_lessons(const std::filesystem::path& source_dir);
+
+// Splits on spaces and tabs.
+std::vector<std::string> split_words(const std::string& text);
+
+}  // namespace lab::tool

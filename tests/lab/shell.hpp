@@ -1,0 +1,37 @@
+// Small process and path helpers of the lab tool.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "lab/process.hpp"
+#include "lab/stop.hpp"
+
+namespace lab::tool {
+
+struct Result {
+  ExitStatus status;
+  std::string output;  // stdout and stderr, interleaved as written
+};
+
+// Runs a command to completion (no timeout: for builds).
+Result run_command(const std::vector<std::string>& argv);
+
+struct Collected {
+  std::string output;
+  bool timed_out = false;
+  bool interrupted = false;
+};
+
+// Reads the child's stdout until it ends, `timeout` passes, or `stop` is requested.
+Collected collect_output(Child& child, std::chrono::milliseconds timeout, const StopSignal& stop);
+
+// 'text' quoted for a POSIX shell when it needs it.
+std::string shell_quote(const std::string& text);
+
+// The path relative to the current directory when that is shorter.
+std::string display_path(const std::filesystem::path& path);
+
+}  // namespace lab::tool
