@@ -128,3 +128,19 @@ function(lab_manifest_value manifest key out_var)
   endif()
   set(${out_var} "${value}" PARENT_SCOPE)
 endfunction()
+
+# A benchmark: an executable that prints its figures, run by the "bench"
+# preset (release build), never by the test suites.
+#
+#   lab_add_benchmark(bench_download SOURCES tests/04_struct_header/bench_download.cpp
+#                     LIBRARIES solution04)
+function(lab_add_benchmark name)
+  cmake_parse_arguments(arg "" "TIMEOUT" "SOURCES;LIBRARIES;ARGS" ${ARGN})
+  if(NOT arg_TIMEOUT)
+    set(arg_TIMEOUT 900)
+  endif()
+  add_executable(${name} ${arg_SOURCES})
+  target_link_libraries(${name} PRIVATE lab::common ${arg_LIBRARIES})
+  add_test(NAME "bench/${name}" COMMAND ${name} ${arg_ARGS})
+  set_tests_properties("bench/${name}" PROPERTIES LABELS bench TIMEOUT ${arg_TIMEOUT})
+endfunction()

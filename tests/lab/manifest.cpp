@@ -105,6 +105,11 @@ Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir
       lesson.server_args = split_words(value);
     } else if (key == "run-client") {
       lesson.client_args = split_words(value);
+    } else if (key == "run-mode") {
+      if (value != "pair" && value != "client-only") {
+        fail("run-mode is 'pair' or 'client-only'");
+      }
+      lesson.run_mode = value;
     } else if (key == "run-input") {
       lesson.client_input.push_back(value);
     } else {

@@ -24,6 +24,10 @@ struct Lesson {
   std::vector<std::string> server_args;                   // for `lab run`
   std::vector<std::string> client_args;
   std::vector<std::string> client_input;                  // lines fed to the client
+  // "pair" (default): start the server, wait for its ready line, run the client.
+  // "client-only": run only the client with run-client arguments (for a
+  // lesson whose client starts and controls the server itself, e.g. a daemon).
+  std::string run_mode = "pair";
   bool extra = false;  // an instructor's hidden-test lesson entry
 };
 

@@ -128,6 +128,39 @@ bool any_open(const std::vector<Stream*>& streams) {
   throw os_error("exec " + program.string());
 }
 
+// Runs the client alone, with the manifest's arguments: for lessons whose
+// client starts and controls its server itself.
+int run_client_only(const Lesson& lesson, const fs::path& dir, const RunOptions& options,
+                    const Transcript& transcript) {
+  std::vector<std::string> argv{(dir / "client").string()};
+  const auto& extra = options.passthrough.empty() ? lesson.client_args : options.passthrough;
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  SpawnOptions spawn;
+  spawn.pipe_stdin = true;
+  Child client = Child::spawn(argv, spawn);
+  std::string input;
+  for (const auto& line : lesson.client_input) {
+    input += line + "\n";
+  }
+  write_all(client.input(), input);
+  client.input().reset();
+  Stream out{"[client]", &client.output()};
+  Stream err{"[client:err]", &client.errors()};
+  std::vector<Stream*> streams{&out, &err};
+  try {
+    while (any_open(streams)) {
+      pump(streams, transcript, 1000ms);
+    }
+  } catch (const StopRequested&) {
+    transcript.note("interrupted");
+    client.stop(1s);
+    return 130;
+  }
+  const ExitStatus status = client.wait();
+  transcript.note("client " + status.to_string());
+  return status.success() ? 0 : 1;
+}
+
 }  // namespace
 
 int run_lesson(const Lesson& lesson, const RunOptions& options) {
@@ -158,6 +191,9 @@ int run_lesson(const Lesson& lesson, const RunOptions& options) {
   }
 
   transcript.note(fmt::format("lesson {}: {} \u2014 {}", lesson.number, lesson.title, which));
+  if (lesson.run_mode == "client-only") {
+    return run_client_only(lesson, dir, options, transcript);
+  }
   std::vector<std::string> server_argv{(dir / "server").string(), "--port", "0"};
   server_argv.insert(server_argv.end(), lesson.server_args.begin(), lesson.server_args.end());
   Child server = Child::spawn(server_argv);
