@@ -18,6 +18,7 @@
 # hang or a crash costs one case, not the whole file.
 
 set(LAB_CASE_TIMEOUT 10 CACHE STRING "Seconds one graded test case may run")
+set(LAB_EXTRA_TESTS "" CACHE PATH "An instructor's hidden tests: DIR/NN_topic/*.cpp (see docs/instructors.md)")
 
 # Registers each TEST_CASE of doctest executable `target` as a ctest test
 # named "<LABEL>/<case name>". The list is read from the executable when ctest
@@ -72,6 +73,13 @@ function(lab_add_lesson dir)
     endif()
     set(lib ${variant}${nn})
     add_library(${lib} STATIC "${exercise_file}")
+    # The reference build looks in solutions/NN_topic first, so a header-only
+    # exercise (a template) can have its reference header there. Include such
+    # a header with <angle brackets>: "quotes" would find the lesson's copy
+    # beside the including file first.
+    if(variant STREQUAL "solution")
+      target_include_directories(${lib} PUBLIC "${solution_src}")
+    endif()
     target_include_directories(${lib} PUBLIC "${lesson_src}")
     target_link_libraries(${lib} PUBLIC lab::common)
 
@@ -101,6 +109,17 @@ function(lab_add_lesson dir)
         set(timeout ${LAB_CASE_TIMEOUT})
       endif()
       lab_add_doctest(${test_exe} LABEL ${test_label} TIMEOUT ${timeout})
+      # An instructor's hidden tests (lab grade --extra DIR sets LAB_EXTRA_TESTS):
+      # DIR/NN_topic/*.cpp against the student's files, graded by the lab tool.
+      if(variant STREQUAL "lesson" AND LAB_EXTRA_TESTS)
+        file(GLOB extra_sources CONFIGURE_DEPENDS "${LAB_EXTRA_TESTS}/${dir}/*.cpp")
+        if(extra_sources)
+          lab_add_test_executable(test${nn}_extra
+            SOURCES ${extra_sources}
+            LIBRARIES ${lib}
+            DEFINITIONS "LAB_PROGRAM_DIR=\"${out_dir}\"" "LAB_LESSON_DIR=\"lessons/${dir}\"")
+        endif()
+      endif()
       if(variant STREQUAL "lesson" AND LAB_HAVE_SOLUTIONS)
         add_test(NAME "selfcheck/${dir} stubs fail every graded case"
           COMMAND ${CMAKE_COMMAND}

@@ -199,7 +199,8 @@ void write_results_json(const GradeReport& report, const std::filesystem::path& 
       << "\",\n  \"tests\": [\n";
   for (std::size_t i = 0; i < report.cases.size(); ++i) {
     const CaseResult& result = report.cases[i];
-    std::string output = result.outcome == Outcome::kPassed ? "" : result.message;
+    const std::string stub = stub_message(result);
+    std::string output = result.outcome == Outcome::kPassed ? "" : stub.empty() ? result.message : stub;
     if (!result.rerun.empty() && result.outcome != Outcome::kPassed) {
       output += "\nrerun: " + result.rerun;
     }

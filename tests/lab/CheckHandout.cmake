@@ -1,0 +1,55 @@
+# Self-check (cmake -P): `lab handout` writes a copy without solutions/ that
+# configures and builds on its own, whose grader works (every case failing on
+# the stubs, hidden tests included), and whose test preset says plainly that
+# the project's own suite needs the solutions.
+file(REMOVE_RECURSE "${HANDOUT}")
+
+function(step)
+  execute_process(COMMAND ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
+  set(step_out "${out}${err}" PARENT_SCOPE)
+  set(step_status "${status}" PARENT_SCOPE)
+endfunction()
+
+step("${LAB}" handout "${HANDOUT}")
+if(NOT step_status EQUAL 0)
+  message(FATAL_ERROR "lab handout failed:\n${step_out}")
+endif()
+if(EXISTS "${HANDOUT}/solutions")
+  message(FATAL_ERROR "the handout contains solutions/")
+endif()
+
+set(build "${HANDOUT}/build/default")
+step(${CMAKE_COMMAND} -S "${HANDOUT}" -B "${build}" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DLAB_LESSONS=01)
+if(NOT step_status EQUAL 0 OR NOT step_out MATCHES "solutions/ is absent")
+  message(FATAL_ERROR "the handout does not configure, or does not say solutions/ is absent:\n${step_out}")
+endif()
+# Lesson 01 only: enough to prove the build, the grader and `lab run --mine` work.
+step(${CMAKE_COMMAND} --build "${build}" --target lab lesson01_server lesson01_client test01_grade)
+if(NOT step_status EQUAL 0)
+  message(FATAL_ERROR "the handout does not build:\n${step_out}")
+endif()
+
+step("${build}/lab" grade 01 --no-build)
+if(NOT step_status EQUAL 1 OR NOT step_out MATCHES "NOT STARTED not implemented: exercise 01.1"
+   OR NOT step_out MATCHES "0.00 / 10")
+  message(FATAL_ERROR "grading the handout's stubs did not give 0 / 10 with 'not implemented':\n${step_out}")
+endif()
+
+step("${build}/lab" run 01 --mine)
+if(NOT step_out MATCHES "not implemented: exercise 01")
+  message(FATAL_ERROR "lab run 01 --mine in the handout did not reach the student's stub:\n${step_out}")
+endif()
+
+# Hidden tests from outside the repository, with their own points.
+step("${build}/lab" grade 01 --extra "${EXTRA}")
+if(NOT step_out MATCHES "01.h hidden tests" OR NOT step_out MATCHES "0.00 / 12")
+  message(FATAL_ERROR "lab grade --extra did not grade the hidden tests:\n${step_out}")
+endif()
+
+step(${CMAKE_CTEST_COMMAND} --test-dir "${build}" -LE "grade|bench")
+if(step_status EQUAL 0 OR NOT step_out MATCHES "needs the reference solutions")
+  message(FATAL_ERROR "the handout's own-suite tests do not say they need solutions/:\n${step_out}")
+endif()
+
+file(REMOVE_RECURSE "${HANDOUT}")
+message(STATUS "handout: configures, builds, grades (with hidden tests) and runs without solutions/")
