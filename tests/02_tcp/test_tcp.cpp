@@ -474,6 +474,7 @@ TEST_CASE("02.3 pair: the server keeps the Python course's protocol for an outsi
 
 TEST_CASE("02.3 pair: garbage, resets and silent leavers do not stop the server") {
   auto server = lab::testing::ServerProcess::start(kServer);
+  INFO(server.stop_and_describe());
   {
     Fd rude = lab::tcp_connect(Endpoint{"127.0.0.1", server.port()});
     lab::write_all(rude, std::string("\x00\xff\xfe binary \x01", 13));
@@ -485,7 +486,6 @@ TEST_CASE("02.3 pair: garbage, resets and silent leavers do not stop the server"
   const auto result =
       lab::testing::run({kClient, "--port", std::to_string(server.port()), "survivor"});
   INFO(result.describe());
-  INFO(server.stop_and_describe());
   CHECK(result.out == "Welcome!\nHello, survivor!\n");
 }
 

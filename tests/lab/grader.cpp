@@ -242,7 +242,7 @@ bool GradeReport::all_passed() const {
 
 GradeReport grade(const GradeOptions& options) {
   GradeReport report;
-  for (auto& lesson : load_lessons(options.source_dir)) {
+  for (auto& lesson : load_lessons(options.source_dir, options.build_dir)) {
     if (options.lessons.empty() ||
         std::find(options.lessons.begin(), options.lessons.end(), lesson.number) != options.lessons.end()) {
       report.lessons.push_back(lesson);
@@ -251,7 +251,7 @@ GradeReport grade(const GradeOptions& options) {
   for (const auto& wanted : options.lessons) {
     if (std::none_of(report.lessons.begin(), report.lessons.end(),
                      [&](const Lesson& lesson) { return lesson.number == wanted; })) {
-      throw std::runtime_error("there is no lesson " + wanted + " (see: lab list)");
+      throw std::runtime_error("there is no lesson " + wanted + " in this build (see: lab list)");
     }
   }
   // Hidden tests: DIR/NN_topic/extra.manifest adds exercises worth their own points.

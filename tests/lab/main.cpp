@@ -85,7 +85,7 @@ std::vector<std::string> split_commas(const std::string& text) {
 }
 
 int command_list(const Context& context) {
-  const auto lessons = load_lessons(context.source_dir);
+  const auto lessons = load_lessons(context.source_dir, context.build_dir);
   const State state = State::load(context.build_dir);
   int solved = 0;
   int total = 0;
@@ -118,7 +118,7 @@ int command_hint(const Context& context, const std::vector<std::string>& args) {
   if (args.size() != 1) {
     throw lab::UsageError("lab hint takes one lesson number, e.g. lab hint 01");
   }
-  const auto lessons = load_lessons(context.source_dir);
+  const auto lessons = load_lessons(context.source_dir, context.build_dir);
   const Lesson& lesson = find_lesson(lessons, args[0]);
   State state = State::load(context.build_dir);
   for (const auto& exercise : lesson.exercises) {
@@ -256,7 +256,7 @@ int command_run(const Context& context, const std::vector<std::string>& args) {
   if (options.server_only && options.client_only) {
     throw lab::UsageError("--server and --client: pick one (or neither, for both)");
   }
-  const auto lessons = load_lessons(context.source_dir);
+  const auto lessons = load_lessons(context.source_dir, context.build_dir);
   return run_lesson(find_lesson(lessons, number), options);
 }
 

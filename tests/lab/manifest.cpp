@@ -122,7 +122,17 @@ Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir
   return lesson;
 }
 
-std::vector<Lesson> load_lessons(const std::filesystem::path& source_dir) {
+std::vector<Lesson> load_lessons(const std::filesystem::path& source_dir,
+                                 const std::filesystem::path& build_dir) {
+  std::vector<std::string> built;
+  const bool filter = !build_dir.empty() && std::filesystem::exists(build_dir / "lab-lessons.txt");
+  if (filter) {
+    std::ifstream list(build_dir / "lab-lessons.txt");
+    std::string name;
+    while (list >> name) {
+      built.push_back(name);
+    }
+  }
   std::vector<Lesson> lessons;
   const auto root = source_dir / "lessons";
   if (!std::filesystem::is_directory(root)) {
@@ -133,7 +143,8 @@ std::vector<Lesson> load_lessons(const std::filesystem::path& source_dir) {
     const auto manifest = entry.path() / "lesson.manifest";
     if (dir.size() > 3 && std::isdigit(static_cast<unsigned char>(dir[0])) != 0 &&
         std::isdigit(static_cast<unsigned char>(dir[1])) != 0 && dir[2] == '_' &&
-        std::filesystem::exists(manifest)) {
+        std::filesystem::exists(manifest) &&
+        (!filter || std::find(built.begin(), built.end(), dir) != built.end())) {
       lessons.push_back(load_lesson(manifest, dir));
     }
   }

@@ -34,8 +34,11 @@ struct Lesson {
 // Parses one manifest. Throws std::runtime_error naming the file and line.
 Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir);
 
-// Every lessons/NN_topic/lesson.manifest under `source_dir`, in order.
-std::vector<Lesson> load_lessons(const std::filesystem::path& source_dir);
+// Every lessons/NN_topic/lesson.manifest under `source_dir`, in order; with
+// `build_dir`, only the lessons that build has (a build configured with
+// -DLAB_LESSONS=... lists them in lab-lessons.txt).
+std::vector<Lesson> load_lessons(const std::filesystem::path& source_dir,
+                                 const std::filesystem::path& build_dir = {});
 
 // Splits on spaces and tabs.
 std::vector<std::string> split_words(const std::string& text);

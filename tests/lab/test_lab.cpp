@@ -291,7 +291,7 @@ TEST_CASE("lab run 02 stops cleanly on SIGINT at any moment, leaving no process"
     lab::Child tool = lab::Child::spawn({kLab, "run", "02"}, options);
     lab::LineReader reader(tool.output());
     for (int i = 0; i < lines_before_interrupt; ++i) {
-      if (!reader.next_line(10s)) {
+      if (!reader.next_line(60s)) {  // generous: `lab run` first brings the build up to date
         break;
       }
     }
