@@ -1,0 +1,184 @@
+// Lesson 06 — a forking TCP server: one child process per client. The
+// parent only accepts; each child answers one client and exits; the parent
+// reaps every child as soon as SIGCHLD says one ended, so no zombie stays.
+//
+// Protocol: the client sends one line, "NAME\n" (at most 100 bytes); the
+// server's child answers "hello NAME from pid PID\n" and closes.
+//
+//   build/default/lessons/06_fork_join/server            (listens on 127.0.0.1:9006)
+//   ps -o pid,ppid,stat,cmd --ppid "$(pgrep -f 06_fork_join/server)"   (its children)
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <set>
+
+#include "fork_join.hpp"
+#include "lab/error.hpp"
+#include "lab/io.hpp"
+#include "lab/program.hpp"
+#include "lab/socket.hpp"
+
+namespace {
+
+constexpr std::size_t kMaxLine = 100;
+
+// The self-pipe trick: the SIGCHLD handler only writes one byte to a pipe,
+// which the main loop polls along with the listener. A handler may call
+// only async-signal-safe functions, so it must not reap or print itself.
+int g_child_ended = -1;
+
+extern "C" void on_sigchld(int /*signal*/) {
+  const int saved_errno = errno;  // write may change errno under the interrupted code
+  [[maybe_unused]] const ssize_t written = ::write(g_child_ended, "!", 1);
+  errno = saved_errno;
+}
+
+lab::Fd watch_children() {
+  std::array<int, 2> ends{};
+  // Non-blocking: a handler must never block on a full pipe (one byte waiting is enough).
+  if (::pipe2(ends.data(), O_CLOEXEC | O_NONBLOCK) != 0) {
+    throw lab::os_error("pipe2");
+  }
+  g_child_ended = ends[1];  // kept open for the whole run
+  struct sigaction action {};
+  action.sa_handler = on_sigchld;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART | SA_NOCLDSTOP;  // only ended children, not stopped ones
+  if (::sigaction(SIGCHLD, &action, nullptr) != 0) {
+    throw lab::os_error("sigaction SIGCHLD");
+  }
+  return lab::Fd{ends[0]};
+}
+
+// The child's whole job: read one line, answer it. Returns the exit status.
+int answer(const lab::Fd& connection, std::chrono::milliseconds idle) {
+  lab::set_receive_timeout(connection, idle);  // a silent client cannot keep a child for ever
+  std::string line;
+  while (line.find('\n') == std::string::npos) {
+    if (line.size() > kMaxLine) {
+      lab::write_all(connection, "error: expected one line of at most 100 bytes\n");
+      return 1;
+    }
+    const auto chunk = lab::read_some(connection, kMaxLine + 2 - line.size());
+    if (!chunk) {
+      return 1;  // the client left without a full line
+    }
+    line += *chunk;
+  }
+  line.erase(line.find('\n'));
+  if (!line.empty() && line.back() == '\r') {
+    line.pop_back();
+  }
+  lab::write_all(connection, "hello " + line + " from pid " + std::to_string(::getpid()) + "\n");
+  return 0;
+}
+
+[[noreturn]] void serve_in_child(lab::Fd& listener, lab::Fd& child_ended, const lab::Fd& connection,
+                                 std::chrono::milliseconds idle, const sigset_t& unblocked) {
+  // The child inherited everything: close what it does not use. Holding the
+  // listener would keep the port open after the parent has closed it.
+  listener.reset();
+  child_ended.reset();
+  // The handlers too: SIGTERM's handler would write to the stop eventfd that
+  // parent and child now share, so a signal to one child would stop the server.
+  std::signal(SIGCHLD, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  std::signal(SIGINT, SIG_DFL);
+  // Only now unblock them: a SIGTERM that came in the meantime was held
+  // pending, and takes its default action (ending the child) here.
+  ::sigprocmask(SIG_SETMASK, &unblocked, nullptr);
+  int code = 1;
+  try {
+    code = answer(connection, idle);
+  } catch (const std::exception& error) {
+    lab::warn("child {}: {}", ::getpid(), error.what());
+  }
+  // _exit, not return: returning would run the parent's loop in the child.
+  ::_exit(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lab::ProgramSpec spec = lab::server_spec(6, "forking TCP server: one child process per client");
+  spec.options.push_back({"idle-ms", "MS", "how long a child waits for its client's line", "5000"});
+  return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
+    const std::chrono::milliseconds idle{args.get_int("idle-ms", 1, 600000)};
+    lab::Fd child_ended = watch_children();
+    lab::Fd listener = lab::tcp_listen(args.endpoint());
+    // Non-blocking: if a client gives up between poll and accept, accept
+    // fails with EAGAIN instead of blocking the whole server.
+    if (::fcntl(listener.get(), F_SETFL, O_NONBLOCK) != 0) {
+      throw lab::os_error("fcntl O_NONBLOCK");
+    }
+    lab::announce_listening(listener);
+
+    std::set<pid_t> serving;  // children still talking to a client
+    std::size_t clients = 0;
+    const lab::StopSignal& stop = lab::process_stop();
+    while (!stop.requested()) {
+      std::array<pollfd, 3> entries{{{listener.get(), POLLIN, 0},
+                                     {child_ended.get(), POLLIN, 0},
+                                     {stop.fd(), POLLIN, 0}}};
+      if (::poll(entries.data(), entries.size(), -1) < 0 && errno != EINTR) {
+        throw lab::os_error("poll");
+      }
+      if (entries[1].revents != 0) {
+        char drained[64];
+        while (::read(child_ended.get(), drained, sizeof drained) > 0) {
+        }
+        for (const auto& ended : lab::fork_join::reap_exited()) {
+          serving.erase(ended.pid);
+          lab::say("child {} {}", ended.pid, ended.status.to_string());
+        }
+      }
+      if (entries[0].revents == 0) {
+        continue;
+      }
+      lab::Fd connection{::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC)};
+      if (!connection) {
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+          continue;
+        }
+        throw lab::os_error("accept");
+      }
+      // Block SIGINT and SIGTERM across fork: one arriving before the child
+      // has reset its handlers would run the parent's handler in the child,
+      // and the child would go on serving instead of ending.
+      sigset_t stop_signals;
+      sigset_t previous;
+      sigemptyset(&stop_signals);
+      sigaddset(&stop_signals, SIGINT);
+      sigaddset(&stop_signals, SIGTERM);
+      ::sigprocmask(SIG_BLOCK, &stop_signals, &previous);
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        serve_in_child(listener, child_ended, connection, idle, previous);
+      }
+      const int fork_error = errno;
+      ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+      if (pid < 0) {
+        lab::warn("fork: {} (client turned away)", std::strerror(fork_error));
+        continue;
+      }
+      // The parent closes its copy of the connection (at the end of this
+      // iteration): the client's socket must be open only in the child, or
+      // the client would never see the connection close.
+      serving.insert(pid);
+      ++clients;
+      lab::say("client {} served by child {}", clients, pid);
+    }
+    for (const pid_t pid : serving) {
+      lab::say("child {} {} at shutdown", pid,
+               lab::fork_join::terminate(pid, std::chrono::milliseconds(2000)).to_string());
+    }
+    lab::say("stopped after {} client(s)", clients);
+    return 0;
+  });
+}

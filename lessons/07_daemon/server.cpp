@@ -1,0 +1,178 @@
+// Lesson 07 — a daemon: it detaches from the terminal (fork, setsid, fork),
+// holds a locked pid file, logs to a file, and answers a tiny status
+// protocol. SIGTERM stops it (removing the pid file); SIGHUP reopens its log.
+//
+// Protocol: the client sends "status\n"; the daemon answers
+// "pid PID uptime SECONDS requests N\n" and closes.
+//
+//   build/default/lessons/07_daemon/server        (prints its ready line and returns at once)
+//   build/default/lessons/07_daemon/client status
+//   build/default/lessons/07_daemon/client stop
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+
+#include "daemon.hpp"
+#include "lab/error.hpp"
+#include "lab/io.hpp"
+#include "lab/program.hpp"
+#include "lab/socket.hpp"
+
+namespace {
+
+// SIGHUP → the handler adds 1 to an eventfd that the main loop polls; the
+// loop then reopens the log. (The handler itself may only call
+// async-signal-safe functions: no open, no fmt.)
+int g_reopen_event = -1;
+
+extern "C" void on_sighup(int /*signal*/) {
+  const int saved_errno = errno;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t written = ::write(g_reopen_event, &one, sizeof one);
+  errno = saved_errno;
+}
+
+lab::Fd watch_sighup() {
+  lab::Fd event{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  if (!event) {
+    throw lab::os_error("eventfd");
+  }
+  g_reopen_event = event.get();
+  struct sigaction action {};
+  action.sa_handler = on_sighup;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  if (::sigaction(SIGHUP, &action, nullptr) != 0) {
+    throw lab::os_error("sigaction SIGHUP");
+  }
+  return event;
+}
+
+// The log: appended to, one line per event. O_APPEND makes each write go
+// to the current end, even if another process (or logrotate) touches it.
+class Log {
+ public:
+  explicit Log(std::string path) : path_(std::move(path)) { reopen(); }
+  // After `mv daemon.log daemon.log.1` we still write to the renamed file
+  // (same inode); reopening by name starts a new one.
+  void reopen() {
+    lab::Fd file{::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
+    if (!file) {
+      throw lab::os_error("open " + path_);
+    }
+    file_ = std::move(file);
+  }
+  void line(const std::string& text) {
+    lab::write_all(file_, "[" + std::to_string(::getpid()) + "] " + text + "\n");
+  }
+
+ private:
+  std::string path_;
+  lab::Fd file_;
+};
+
+std::string absolute(const std::string& path) {
+  // The daemon runs in "/": a relative path must be resolved before it moves.
+  return std::filesystem::absolute(path).lexically_normal().string();
+}
+
+// Reads one command line: at most 64 bytes, within 2 s.
+std::string read_request(const lab::Fd& connection) {
+  lab::set_receive_timeout(connection, std::chrono::milliseconds(2000));
+  std::string line;
+  while (line.find('\n') == std::string::npos && line.size() <= 64) {
+    const auto chunk = lab::read_some(connection, 65 - line.size());
+    if (!chunk) {
+      break;
+    }
+    line += *chunk;
+  }
+  line = line.substr(0, line.find('\n'));
+  if (!line.empty() && line.back() == '\r') {
+    line.pop_back();
+  }
+  return line;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  lab::ProgramSpec spec = lab::server_spec(7, "a daemon that answers 'status'; SIGTERM stops it, SIGHUP reopens its log");
+  spec.options.push_back({"pid-file", "PATH", "the locked pid file", "/tmp/lab07_daemon.pid"});
+  spec.options.push_back({"log-file", "PATH", "where the daemon logs", "/tmp/lab07_daemon.log"});
+  return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
+    const std::string pid_path = absolute(args.get("pid-file"));
+    const std::string log_path = absolute(args.get("log-file"));
+    const lab::Endpoint endpoint = args.endpoint();
+
+    // From here on only the daemon runs this code; the process started from
+    // the terminal waits for our report and exits with it. The stop eventfd
+    // (SIGINT/SIGTERM) is kept: daemonize closes every other descriptor.
+    const std::array keep{lab::process_stop().fd()};
+    lab::Fd readiness = lab::daemon::daemonize(keep);
+    try {
+      const lab::daemon::PidFile pid_file = lab::daemon::PidFile::acquire(pid_path);
+      Log log(log_path);
+      const lab::Fd reopen_event = watch_sighup();
+      const lab::Fd listener = lab::tcp_listen(endpoint);
+      const std::string address = lab::SocketAddress::local_of(listener.get()).to_string();
+      log.line("started, listening on " + address + ", pid file " + pid_path);
+      lab::daemon::report_ready(readiness, "listening on " + address);
+
+      const auto started = std::chrono::steady_clock::now();
+      std::size_t requests = 0;
+      const lab::StopSignal& stop = lab::process_stop();
+      while (!stop.requested()) {
+        std::array<pollfd, 3> entries{{{listener.get(), POLLIN, 0},
+                                       {reopen_event.get(), POLLIN, 0},
+                                       {stop.fd(), POLLIN, 0}}};
+        if (::poll(entries.data(), entries.size(), -1) < 0 && errno != EINTR) {
+          throw lab::os_error("poll");
+        }
+        if (entries[1].revents != 0) {
+          std::uint64_t count = 0;
+          [[maybe_unused]] const ssize_t got = ::read(reopen_event.get(), &count, sizeof count);
+          log.reopen();
+          log.line("SIGHUP: log reopened");
+        }
+        if (entries[0].revents == 0) {
+          continue;
+        }
+        auto client = lab::accept_client(listener, stop);
+        if (!client) {
+          break;
+        }
+        try {
+          const std::string request = read_request(client->socket);
+          std::string reply = "error: the only command is 'status'\n";
+          if (request == "status") {
+            ++requests;
+            const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                std::chrono::steady_clock::now() - started);
+            reply = "pid " + std::to_string(::getpid()) + " uptime " + std::to_string(uptime.count()) +
+                    " requests " + std::to_string(requests) + "\n";
+          }
+          // Log first, reply second: once a client has its answer, the log has the line.
+          log.line((request == "status" ? "status for " : "bad request from ") + client->peer.to_string());
+          lab::write_all(client->socket, reply);
+        } catch (const std::exception& error) {
+          log.line("client " + client->peer.to_string() + ": " + error.what());
+        }
+      }
+      log.line("stop requested: stopping after " + std::to_string(requests) + " request(s)");
+    } catch (const std::exception& error) {
+      // Before the ready report this reaches the terminal; after it, the
+      // report is already sent and this does nothing.
+      lab::daemon::report_failure(readiness, error.what());
+      return 1;
+    }
+    return 0;  // ~PidFile removed the pid file and released its lock
+  });
+}
