@@ -37,15 +37,25 @@ std::string pattern(std::size_t size) {
 
 extern "C" void on_usr1(int) {}
 
-// While alive, interrupts `target` with SIGUSR1 every millisecond; the
-// handler has no SA_RESTART, so a blocked send or recv fails with EINTR.
-class SignalStorm {
- public:
-  explicit SignalStorm(pthread_t target) {
+// A no-op SIGUSR1 handler without SA_RESTART, installed once for the whole
+// process and never removed: restoring the default action while a signal is
+// still on its way (or while another storm runs) would kill the test.
+void install_usr1_handler() {
+  static const bool installed = [] {
     struct sigaction action {};
     action.sa_handler = on_usr1;
     sigemptyset(&action.sa_mask);
-    ::sigaction(SIGUSR1, &action, &previous_);
+    return ::sigaction(SIGUSR1, &action, nullptr) == 0;
+  }();
+  REQUIRE(installed);
+}
+
+// While alive, interrupts `target` with SIGUSR1 every millisecond, so a
+// blocked send or recv fails with EINTR.
+class SignalStorm {
+ public:
+  explicit SignalStorm(pthread_t target) {
+    install_usr1_handler();
     thread_ = std::jthread([target](std::stop_token stop) {
       while (!stop.stop_requested()) {
         ::pthread_kill(target, SIGUSR1);
@@ -56,13 +66,11 @@ class SignalStorm {
   ~SignalStorm() {
     thread_.request_stop();
     thread_.join();
-    ::sigaction(SIGUSR1, &previous_, nullptr);
   }
   SignalStorm(const SignalStorm&) = delete;
   SignalStorm& operator=(const SignalStorm&) = delete;
 
  private:
-  struct sigaction previous_ {};
   std::jthread thread_;
 };
 

@@ -25,15 +25,25 @@ std::string pattern(std::size_t size) {
 
 extern "C" void on_usr1(int) {}
 
-// While alive, interrupts `target` with SIGUSR1 every millisecond. The handler
-// is installed without SA_RESTART, so blocked calls fail with EINTR.
-class Interrupter {
- public:
-  explicit Interrupter(pthread_t target) {
+// A no-op SIGUSR1 handler without SA_RESTART, installed once for the whole
+// process and never removed: restoring the default action while a signal is
+// still on its way (or while another storm runs) would kill the test.
+void install_usr1_handler() {
+  static const bool installed = [] {
     struct sigaction action {};
     action.sa_handler = on_usr1;
     sigemptyset(&action.sa_mask);
-    ::sigaction(SIGUSR1, &action, &previous_);
+    return ::sigaction(SIGUSR1, &action, nullptr) == 0;
+  }();
+  REQUIRE(installed);
+}
+
+// While alive, interrupts `target` with SIGUSR1 every millisecond, so a
+// blocked send or recv fails with EINTR.
+class Interrupter {
+ public:
+  explicit Interrupter(pthread_t target) {
+    install_usr1_handler();
     thread_ = std::jthread([target](std::stop_token stop) {
       while (!stop.stop_requested()) {
         ::pthread_kill(target, SIGUSR1);
@@ -44,13 +54,11 @@ class Interrupter {
   ~Interrupter() {
     thread_.request_stop();
     thread_.join();
-    ::sigaction(SIGUSR1, &previous_, nullptr);
   }
   Interrupter(const Interrupter&) = delete;
   Interrupter& operator=(const Interrupter&) = delete;
 
  private:
-  struct sigaction previous_ {};
   std::jthread thread_;
 };
 
