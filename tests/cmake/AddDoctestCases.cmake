@@ -23,6 +23,9 @@ foreach(lab_case IN LISTS lab_cases)
     LABELS "${lab_label}"
     TIMEOUT "${lab_timeout}"
     WORKING_DIRECTORY "${lab_workdir}")
+  if(lab_properties)
+    set_tests_properties("${lab_label}/${lab_case}" PROPERTIES ${lab_properties})
+  endif()
   if(lab_environment)
     set_tests_properties("${lab_label}/${lab_case}" PROPERTIES ENVIRONMENT "${lab_environment}")
   endif()

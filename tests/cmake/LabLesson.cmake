@@ -24,7 +24,7 @@ set(LAB_EXTRA_TESTS "" CACHE PATH "An instructor's hidden tests: DIR/NN_topic/*.
 # named "<LABEL>/<case name>". The list is read from the executable when ctest
 # runs (not when CMake configures), so a new TEST_CASE needs no reconfigure.
 function(lab_add_doctest target)
-  cmake_parse_arguments(arg "" "LABEL;TIMEOUT" "ENVIRONMENT" ${ARGN})
+  cmake_parse_arguments(arg "" "LABEL;TIMEOUT" "ENVIRONMENT;PROPERTIES" ${ARGN})
   if(NOT arg_TIMEOUT)
     set(arg_TIMEOUT ${LAB_CASE_TIMEOUT})
   endif()
@@ -36,6 +36,7 @@ set(lab_timeout [==[${arg_TIMEOUT}]==])
 set(lab_environment [==[${arg_ENVIRONMENT}]==])
 set(lab_workdir [==[${CMAKE_CURRENT_BINARY_DIR}]==])
 set(lab_cmake [==[${CMAKE_COMMAND}]==])
+set(lab_properties [==[${arg_PROPERTIES}]==])
 include([==[${PROJECT_SOURCE_DIR}/tests/cmake/AddDoctestCases.cmake]==])
 ")
   set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${script}")

@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
+#include <optional>
 
 #include <fmt/core.h>
 
@@ -153,7 +154,7 @@ int run_client_only(const Lesson& lesson, const fs::path& dir, const RunOptions&
     }
   } catch (const StopRequested&) {
     transcript.note("interrupted");
-    client.stop(1s);
+    client.stop(3s);
     return 130;
   }
   const ExitStatus status = client.wait();
@@ -202,6 +203,9 @@ int run_lesson(const Lesson& lesson, const RunOptions& options) {
   std::vector<Stream*> server_streams{&server_out, &server_err};
 
   int exit_code = 0;
+  // Outside the try block, so that on Ctrl-C the client too is given time to
+  // end by itself (it got the SIGINT as well) before anything is killed.
+  std::optional<Child> client;
   try {
     // Wait for the ready line, with a deadline: never a sleep.
     std::string port;
@@ -229,7 +233,7 @@ int run_lesson(const Lesson& lesson, const RunOptions& options) {
     client_argv.insert(client_argv.end(), extra.begin(), extra.end());
     SpawnOptions client_options;
     client_options.pipe_stdin = true;
-    Child client = Child::spawn(client_argv, client_options);
+    client = Child::spawn(client_argv, client_options);
     std::string input;
     if (options.passthrough.empty()) {
       for (const auto& line : lesson.client_input) {
@@ -239,29 +243,32 @@ int run_lesson(const Lesson& lesson, const RunOptions& options) {
     if (!input.empty()) {
       transcript.note("the client reads: " + std::to_string(lesson.client_input.size()) + " line(s) of demo input");
     }
-    write_all(client.input(), input);
-    client.input().reset();
+    write_all(client->input(), input);
+    client->input().reset();
 
-    Stream client_out{"[client]", &client.output()};
-    Stream client_err{"[client:err]", &client.errors()};
+    Stream client_out{"[client]", &client->output()};
+    Stream client_err{"[client:err]", &client->errors()};
     std::vector<Stream*> all{&server_out, &server_err, &client_out, &client_err};
     while (client_out.open || client_err.open) {
       pump(all, transcript, 1000ms);
     }
-    const ExitStatus client_status = client.wait();
+    const ExitStatus client_status = client->wait();
     // Let the server print what the client's last request made it say.
     server.send_signal(SIGTERM);
     const auto stop_deadline = std::chrono::steady_clock::now() + 3s;
     while (any_open(server_streams) && std::chrono::steady_clock::now() < stop_deadline) {
       pump(server_streams, transcript, 100ms);
     }
-    const ExitStatus server_status = server.stop(1s);
+    const ExitStatus server_status = server.stop(3s);
     transcript.note("client " + client_status.to_string() + "; server stopped with SIGTERM, " +
                     server_status.to_string());
     exit_code = client_status.success() && server_status.success() ? 0 : 1;
   } catch (const StopRequested&) {
     transcript.note("interrupted: stopping the server and the client");
-    server.stop(1s);
+    if (client) {
+      client->stop(3s);
+    }
+    server.stop(3s);
     return 130;
   }
   return exit_code;

@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <csignal>
 #include <filesystem>
@@ -159,6 +160,19 @@ fs::path temp_file(const std::string& name) {
   return fs::temp_directory_path() / ("lab-selfcheck-" + std::to_string(::getpid()) + "-" + name);
 }
 
+// "pid: command line" of each child of this process, for failure messages.
+std::string describe_children() {
+  std::string text;
+  for (int pid : lab::testing::child_pids()) {
+    std::ifstream cmdline("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string command;
+    std::getline(cmdline, command);
+    std::replace(command.begin(), command.end(), '\0', ' ');
+    text += std::to_string(pid) + ": " + command + "\n";
+  }
+  return text;
+}
+
 // Processes that lose their parent are handed to us, so a process the lab
 // tool leaves behind shows up in child_pids() instead of escaping to init.
 struct AdoptOrphans {
@@ -177,7 +191,9 @@ lab::testing::ProgramResult lab_tool(std::vector<std::string> args, std::chrono:
 
 TEST_CASE("grader: the reference solutions get full marks") {
   const fs::path json = temp_file("reference.json");
-  const auto result = lab_tool({"grade", "--reference", "--no-build", "--json", json.string()});
+  // --timeout 60: this checks the grader's arithmetic, not speed (sanitizer builds are slow).
+  const auto result = lab_tool({"grade", "--reference", "--no-build", "--timeout", "60", "--json",
+                                json.string()}, 600s);
   INFO(result.describe());
   CHECK(result.status == lab::ExitStatus{0, 0});
   const std::string text = read_file(json);
@@ -190,7 +206,8 @@ TEST_CASE("grader: the reference solutions get full marks") {
 
 TEST_CASE("grader: the untouched stubs get zero, every case saying not implemented") {
   const fs::path json = temp_file("stubs.json");
-  const auto result = lab_tool({"grade", "--no-build", "--no-save", "--json", json.string()});
+  const auto result = lab_tool({"grade", "--no-build", "--no-save", "--timeout", "60", "--json",
+                                json.string()}, 600s);
   INFO(result.describe());
   CHECK(result.status == lab::ExitStatus{1, 0});
   const std::string text = read_file(json);
@@ -276,7 +293,7 @@ TEST_CASE("lab run 01 shows both sides and leaves no process behind") {
   CHECK(result.out.find("[client] HELLO, UDP") != std::string::npos);
   CHECK(result.out.find("[server] stopped by SIGTERM") != std::string::npos);
   CHECK(result.out.find("[lab] client exited with status 0") != std::string::npos);
-  CHECK(lab::testing::child_pids().empty());
+  CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
 }
 
 TEST_CASE("lab run 02 stops cleanly on SIGINT at any moment, leaving no process") {
@@ -304,6 +321,6 @@ TEST_CASE("lab run 02 stops cleanly on SIGINT at any moment, leaving no process"
     } catch (const lab::TimeoutError&) {
     }
     CHECK_MESSAGE((status->code == 0 || status->code == 130), status->to_string(), "; output: ", rest);
-    CHECK(lab::testing::child_pids().empty());
+    CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
   }
 }
