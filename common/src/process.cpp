@@ -43,6 +43,13 @@ Pipe make_pipe() {
   return {Fd{ends[0]}, Fd{ends[1]}};
 }
 
+// In the child: hands errno to the parent through the report pipe and ends.
+[[noreturn]] void report_and_exit(int report) {
+  const int error = errno;
+  [[maybe_unused]] const ssize_t written = ::write(report, &error, sizeof error);
+  ::_exit(127);
+}
+
 // Everything between fork and exec must be async-signal-safe (the parent may
 // have other threads, whose locks the child inherits held): only system
 // calls here, no allocation. On failure it reports errno through `report`.
@@ -61,23 +68,33 @@ Pipe make_pipe() {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::signal(SIGPIPE, SIG_DFL);
-  ::signal(SIGINT, SIG_DFL);
-  ::signal(SIGTERM, SIG_DFL);
+  struct sigaction defaults {};
+  defaults.sa_handler = SIG_DFL;
+  sigemptyset(&defaults.sa_mask);
+  for (int signal_number : {SIGPIPE, SIGINT, SIGTERM}) {
+    ::sigaction(signal_number, &defaults, nullptr);
+  }
   const std::array<int, 3> sources{stdin_fd, stdout_fd, stderr_fd};
   for (int target = 0; target < 3; ++target) {
-    // dup2 clears FD_CLOEXEC on the copy, so these three survive the exec.
-    if (sources[static_cast<std::size_t>(target)] >= 0 &&
-        ::dup2(sources[static_cast<std::size_t>(target)], target) < 0) {
-      break;
+    const int source = sources[static_cast<std::size_t>(target)];
+    if (source < 0) {
+      continue;
+    }
+    if (source == target) {
+      // Already in place (we were started with that descriptor closed), but
+      // still close-on-exec: clear the flag, or the program loses it.
+      const int flags = ::fcntl(target, F_GETFD);
+      if (flags < 0 || ::fcntl(target, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
+        report_and_exit(report);
+      }
+    } else if (::dup2(source, target) < 0) {  // the copy is not close-on-exec
+      report_and_exit(report);
     }
   }
   if (options.working_directory.empty() || ::chdir(options.working_directory.c_str()) == 0) {
     ::execvpe(argv[0], argv, envp);
   }
-  const int error = errno;
-  [[maybe_unused]] const ssize_t written = ::write(report, &error, sizeof error);
-  ::_exit(127);
+  report_and_exit(report);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "lab/error.hpp"
+#include "lab/stop.hpp"
 
 namespace lab::udp {
 
@@ -19,9 +20,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// 65535 (the IP length field) - 20 (IPv4 header) - 8 (UDP header). A buffer
-// one byte larger lets recvfrom report a bigger (IPv6 jumbo) datagram as truncated.
-constexpr std::size_t kMaxPayload = 65507;
+// The largest UDP payload: 65535 (IPv4's total length field) - 20 (IPv4
+// header) - 8 (UDP header) = 65507. Over IPv6 the header does not count, so
+// up to 65527. A buffer of 65536 bytes holds any datagram whole.
+constexpr std::size_t kBufferSize = 65536;
 
 [[noreturn]] void invalid(std::string_view text, std::string_view why) {
   throw std::invalid_argument("bad address '" + std::string(text) + "': " + std::string(why));
@@ -106,14 +108,18 @@ std::string uppercase(std::string_view payload) {
 }
 
 Datagram serve_one(const Fd& socket) {
-  std::string buffer(kMaxPayload + 1, '\0');
+  std::string buffer(kBufferSize, '\0');
   Datagram datagram;
   ssize_t received = 0;
-  do {
+  for (;;) {
     datagram.sender.reset_for_receive();
     received = ::recvfrom(socket.get(), buffer.data(), buffer.size(), 0, datagram.sender.get(),
                           datagram.sender.length_ptr());
-  } while (received < 0 && errno == EINTR);
+    if (received >= 0 || errno != EINTR) {
+      break;
+    }
+    throw_if_stop_requested();  // EINTR: stop if asked to, else try again
+  }
   if (received < 0) {
     throw os_error("recvfrom");
   }
@@ -121,10 +127,14 @@ Datagram serve_one(const Fd& socket) {
   const std::string reply = uppercase(datagram.payload);
   // One datagram in, one datagram out: sendto sends it whole or fails.
   ssize_t sent = 0;
-  do {
+  for (;;) {
     sent = ::sendto(socket.get(), reply.data(), reply.size(), 0, datagram.sender.get(),
                     datagram.sender.length());
-  } while (sent < 0 && errno == EINTR);
+    if (sent >= 0 || errno != EINTR) {
+      break;
+    }
+    throw_if_stop_requested();
+  }
   if (sent < 0) {
     throw os_error("sendto " + datagram.sender.to_string());
   }
@@ -133,7 +143,7 @@ Datagram serve_one(const Fd& socket) {
 
 std::optional<std::string> request(const Fd& socket, const SocketAddress& server,
                                    std::string_view payload, const RetryPolicy& policy) {
-  std::string buffer(kMaxPayload + 1, '\0');
+  std::string buffer(kBufferSize, '\0');
   SocketAddress from;
   // Throw away anything already queued: a reply to an earlier request that
   // came late or twice would otherwise be read as the reply to this one.
@@ -149,6 +159,7 @@ std::optional<std::string> request(const Fd& socket, const SocketAddress& server
     if (::sendto(socket.get(), payload.data(), payload.size(), 0, server.get(), server.length()) <
         0) {
       if (errno == EINTR) {
+        throw_if_stop_requested();  // Ctrl-C: stop now, not after every try has timed out
         --attempt;
         continue;
       }
@@ -166,7 +177,11 @@ std::optional<std::string> request(const Fd& socket, const SocketAddress& server
       if (ready < 0 && errno != EINTR) {
         throw os_error("poll");
       }
-      if (ready <= 0) {
+      if (ready < 0) {
+        throw_if_stop_requested();
+        continue;
+      }
+      if (ready == 0) {
         continue;
       }
       from.reset_for_receive();

@@ -327,7 +327,8 @@ TEST_CASE("01.3 request gives up after exactly its number of tries") {
   // Sent three times, not more. (The fake server waits for a 4th for up to 5 s.)
   const Fd poke = client_socket();
   send_to(poke, server.address(), "end");  // lets the fake server finish at once
-  CHECK(server.finish() == 4);              // three tries + the poke
+  CHECK(server.finish() == 4);              // three tries + the poke...
+  CHECK_FALSE_MESSAGE(server.has_more(), "more than 3 datagrams were sent");  // ...and nothing else
 }
 
 TEST_CASE("01.3 request ignores datagrams from another address") {

@@ -176,7 +176,12 @@ class ServeThread {
   }
   ~ServeThread() {
     stop_.request();
-    if (result_.valid()) {
+    if (result_.valid() && result_.wait_for(0s) != std::future_status::ready) {
+      // A serve() that ignores the stop request must not hang the test:
+      // shutting the listener down makes its accept fail.
+      if (result_.wait_for(2s) != std::future_status::ready) {
+        ::shutdown(listener_.get(), SHUT_RDWR);
+      }
       result_.wait();
     }
   }
@@ -266,6 +271,32 @@ TEST_CASE("02.1 send_all keeps going when signals interrupt it (EINTR)") {
 }
 
 TEST_CASE("02.1 send_all to a peer that has gone throws EPIPE, without SIGPIPE") {
+  // The test program ignores SIGPIPE, which would hide a send without
+  // MSG_NOSIGNAL. Here SIGPIPE has its default action but is blocked, so a
+  // SIGPIPE raised by send_all stays pending, where this test can see it.
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  struct sigaction previous {};
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigset_t previous_mask;
+  REQUIRE(::pthread_sigmask(SIG_BLOCK, &pipe_only, &previous_mask) == 0);
+  REQUIRE(::sigaction(SIGPIPE, &default_action, &previous) == 0);
+  struct Restore {
+    const sigset_t& only;
+    const struct sigaction& action;
+    const sigset_t& mask;
+    ~Restore() {
+      const timespec now{0, 0};
+      while (::sigtimedwait(&only, nullptr, &now) == SIGPIPE) {  // discard a pending one
+      }
+      ::sigaction(SIGPIPE, &action, nullptr);
+      ::pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+    }
+  } restore{pipe_only, previous, previous_mask};
+
   auto [client, server] = tcp_pair();
   server.reset();
   // The first sends may still succeed (the peer's RST has not come back yet);
@@ -279,6 +310,10 @@ TEST_CASE("02.1 send_all to a peer that has gone throws EPIPE, without SIGPIPE")
   } catch (const std::system_error& error) {
     CHECK((error.code() == std::errc::broken_pipe || error.code() == std::errc::connection_reset));
   }
+  sigset_t pending;
+  REQUIRE(::sigpending(&pending) == 0);
+  CHECK_MESSAGE(sigismember(&pending, SIGPIPE) == 0,
+                "send_all raised SIGPIPE, which kills a program: send with MSG_NOSIGNAL");
 }
 
 TEST_CASE("02.1 receive_some returns what arrived, at most max_bytes") {
@@ -498,11 +533,8 @@ TEST_CASE("02.3 pair: garbage, resets and silent leavers do not stop the server"
 }
 
 TEST_CASE("02.3 pair: a client with no server says so in one line") {
-  std::uint16_t port = 0;
-  {
-    const Fd probe = lab::tcp_listen(Endpoint{"127.0.0.1", 0});
-    port = lab::SocketAddress::local_of(probe.get()).port();
-  }
+  const lab::testing::RefusingPort refusing;
+  const std::uint16_t port = refusing.port;
   // The stub must not pass this case by failing for the wrong reason: the
   // same client must also work once a server is there.
   const auto refused = lab::testing::run({kClient, "--port", std::to_string(port), "Ann"});

@@ -13,7 +13,7 @@ if(list_error)
 endif()
 list(LENGTH cases count)
 if(count LESS 3)
-  message(FATAL_ERROR "${EXE}: only ${count} graded cases; every lesson needs at least 3 per exercise")
+  message(FATAL_ERROR "${EXE}: only ${count} graded cases; a lesson needs at least 3 per exercise")
 endif()
 
 string(SUBSTRING "${LESSON}" 0 2 nn)

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -55,9 +56,14 @@ fs::path test_executable(const GradeOptions& options, const Lesson& lesson, cons
 
 // The case names a doctest executable holds.
 std::vector<std::string> list_cases(const fs::path& executable) {
-  const Result listing = run_command({executable.string(), "--list-test-cases", "--no-version=true"});
+  // Listing runs the student's static initialisers too: bound it.
+  const Result listing = run_command({executable.string(), "--list-test-cases", "--no-version=true"},
+                                     std::chrono::seconds(30));
   if (!listing.status.success()) {
-    throw std::runtime_error("cannot list the cases of " + executable.string() + ": " + listing.output);
+    throw std::runtime_error(
+        "cannot list the cases of " + display_path(executable) + " (" +
+        (listing.timed_out ? std::string("no answer within 30 s") : listing.status.to_string()) +
+        "): " + listing.output.substr(0, 500));
   }
   std::vector<std::string> names;
   std::istringstream lines(listing.output);
@@ -151,8 +157,14 @@ void run_case(const Job& job, const GradeOptions& options, CaseResult& result) {
   }
   const ExitStatus status = child.wait();
   ::kill(-child.pid(), SIGKILL);  // anything the case left behind in its group
-  if (status.success()) {
+  // doctest exits 0 when no case matched the filter: a pass needs the case to have run.
+  // doctest pads the counts: "[doctest] test cases:  1 |  1 passed | 0 failed | 23 skipped".
+  static const std::regex kOneCasePassed(R"(test cases: +1 \| +1 passed)");
+  if (status.success() && std::regex_search(result.output, kOneCasePassed)) {
     result.outcome = Outcome::kPassed;
+  } else if (status.success()) {
+    result.outcome = Outcome::kFailed;
+    result.message = "the case did not run: no test case matched its name";
   } else if (!status.exited()) {
     result.outcome = Outcome::kCrashed;
     result.message = status.to_string();
@@ -186,6 +198,9 @@ std::map<std::string, std::string> build(const GradeOptions& options, const std:
   for (const Lesson* lesson : lessons) {
     std::vector<std::string> one{"cmake", "--build", options.build_dir.string(), "--target",
                                  "test" + lesson->number + "_" + variant};
+    if (lesson->extra) {
+      one.push_back("test" + lesson->number + "_extra");
+    }
     const Result result = run_command(one);
     if (!result.status.success()) {
       std::istringstream lines(result.output);
@@ -273,19 +288,25 @@ GradeReport grade(const GradeOptions& options) {
                                     : std::map<std::string, std::string>{};
 
   std::vector<Job> jobs;
+  // A lesson that does not compile, is not built or cannot list its cases
+  // costs that lesson's points only: every other lesson is still graded.
+  auto lesson_fails = [&](const Lesson& lesson, const std::string& why, const std::string& rerun) {
+    for (const auto& exercise : lesson.exercises) {
+      CaseResult result;
+      result.lesson_dir = lesson.dir;
+      result.exercise = exercise.id;
+      result.name = exercise.id + " (lesson " + lesson.number + " could not be graded)";
+      result.outcome = Outcome::kNotBuilt;
+      result.message = why;
+      result.rerun = rerun;
+      report.cases.push_back(result);
+    }
+  };
   for (const auto& lesson : report.lessons) {
+    const std::string rebuild = "cmake --build " + shell_quote(display_path(options.build_dir)) +
+                                " --target test" + lesson.number + "_" + options.variant;
     if (const auto found = broken.find(lesson.dir); found != broken.end()) {
-      for (const auto& exercise : lesson.exercises) {
-        CaseResult result;
-        result.lesson_dir = lesson.dir;
-        result.exercise = exercise.id;
-        result.name = exercise.id + " (lesson " + lesson.number + " does not compile)";
-        result.outcome = Outcome::kNotBuilt;
-        result.message = found->second;
-        result.rerun = "cmake --build " + shell_quote(display_path(options.build_dir)) +
-                       " --target test" + lesson.number + "_" + options.variant;
-        report.cases.push_back(result);
-      }
+      lesson_fails(lesson, "does not compile: " + found->second, rebuild);
       continue;
     }
     std::vector<std::pair<fs::path, bool>> executables{
@@ -293,15 +314,21 @@ GradeReport grade(const GradeOptions& options) {
     if (lesson.extra) {
       executables.emplace_back(test_executable(options, lesson, "extra"), true);
     }
-    for (const auto& [executable, extra] : executables) {
-      if (!fs::exists(executable)) {
-        throw std::runtime_error(display_path(executable) +
-                                 " is not built: run cmake --workflow --preset test (or grade) first");
+    std::vector<Job> lesson_jobs;
+    try {
+      for (const auto& [executable, extra] : executables) {
+        if (!fs::exists(executable)) {
+          throw std::runtime_error(display_path(executable) + " is not built");
+        }
+        for (const auto& name : list_cases(executable)) {
+          lesson_jobs.push_back(Job{&lesson, executable, name, extra});
+        }
       }
-      for (const auto& name : list_cases(executable)) {
-        jobs.push_back(Job{&lesson, executable, name, extra});
-      }
+    } catch (const std::exception& error) {
+      lesson_fails(lesson, error.what(), rebuild);
+      continue;
     }
+    jobs.insert(jobs.end(), lesson_jobs.begin(), lesson_jobs.end());
   }
 
   std::vector<CaseResult> results(jobs.size());

@@ -7,6 +7,7 @@
 //   lab handout DIR          a copy of the lab without solutions/ (instructors)
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -82,6 +83,17 @@ std::vector<std::string> split_commas(const std::string& text) {
     }
   }
   return parts;
+}
+
+int whole_number(const std::string& option, const std::string& text, int min, int max) {
+  int value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || value < min ||
+      value > max) {
+    throw lab::UsageError(option + " must be a whole number from " + std::to_string(min) + " to " +
+                          std::to_string(max) + ", not '" + text + "'");
+  }
+  return value;
 }
 
 int command_list(const Context& context) {
@@ -177,9 +189,9 @@ int command_grade(const Context& context, const std::vector<std::string>& args) 
     } else if (word == "--extra") {
       options.extra_dir = fs::absolute(value());
     } else if (word == "--timeout") {
-      options.timeout_seconds = std::stoi(value());
+      options.timeout_seconds = whole_number("--timeout", value(), 1, 3600);
     } else if (word == "--jobs") {
-      options.jobs = static_cast<unsigned>(std::max(1, std::stoi(value())));
+      options.jobs = static_cast<unsigned>(whole_number("--jobs", value(), 1, 256));
     } else if (word == "--reference") {
       options.variant = "reference";
     } else if (word == "--no-build") {

@@ -101,6 +101,8 @@ Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir
       }
       lesson.hints[trim(std::string_view(value).substr(0, bar))].push_back(
           trim(std::string_view(value).substr(bar + 1)));
+    } else if (key == "files") {
+      lesson.files = split_words(value);
     } else if (key == "run-server") {
       lesson.server_args = split_words(value);
     } else if (key == "run-client") {

@@ -19,6 +19,7 @@ struct Lesson {
   std::string dir;     // "01_udp"
   std::string title;
   int timeout_seconds = 10;
+  std::vector<std::string> files;  // the files a student edits (and submits)
   std::vector<Exercise> exercises;
   std::map<std::string, std::vector<std::string>> hints;  // by exercise id
   std::vector<std::string> server_args;                   // for `lab run`

@@ -37,6 +37,21 @@ std::string indent(const std::string& text, const std::string& prefix) {
   return out;
 }
 
+// The length of the valid UTF-8 sequence starting at text[i] (2 to 4), or 0.
+std::size_t utf8_sequence(const std::string& text, std::size_t i) {
+  const auto byte = static_cast<unsigned char>(text[i]);
+  const std::size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc2 ? 2 : 0;
+  if (length == 0 || byte >= 0xf5 || i + length > text.size()) {
+    return 0;
+  }
+  for (std::size_t k = 1; k < length; ++k) {
+    if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) {
+      return 0;
+    }
+  }
+  return length;
+}
+
 // JSON string contents: escapes, and invalid UTF-8 replaced by U+FFFD so a
 // parser never rejects the file because a test printed raw bytes.
 std::string json_escape(const std::string& text) {
@@ -54,36 +69,39 @@ std::string json_escape(const std::string& text) {
       out += fmt::format("\\u{:04x}", byte);
     } else if (byte < 0x80) {
       out += static_cast<char>(byte);
+    } else if (const std::size_t length = utf8_sequence(text, i); length > 0) {
+      out.append(text, i, length);
+      i += length - 1;
     } else {
-      const std::size_t length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc2 ? 2 : 0;
-      bool valid = length > 0 && i + length <= text.size() && byte < 0xf5;
-      for (std::size_t k = 1; valid && k < length; ++k) {
-        valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
-      }
-      if (valid) {
-        out.append(text, i, length);
-        i += length - 1;
-      } else {
-        out += "\\ufffd";
-      }
+      out += "\\ufffd";
     }
   }
   return out;
 }
 
+// XML text: the five specials escaped; control bytes and invalid UTF-8, which
+// XML 1.0 cannot hold at all, replaced by '?'.
 std::string xml_escape(const std::string& text) {
   std::string out;
-  for (char c : text) {
-    switch (c) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    switch (byte) {
       case '<': out += "&lt;"; break;
       case '>': out += "&gt;"; break;
       case '&': out += "&amp;"; break;
       case '"': out += "&quot;"; break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
+        if (byte >= 0x80) {
+          if (const std::size_t length = utf8_sequence(text, i); length > 0) {
+            out.append(text, i, length);
+            i += length - 1;
+          } else {
+            out += '?';
+          }
+        } else if ((byte < 0x20 && byte != '\n' && byte != '\t') || byte == 0x7f) {
           out += '?';
         } else {
-          out += c;
+          out += static_cast<char>(byte);
         }
     }
   }

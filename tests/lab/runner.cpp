@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <optional>
+#include <system_error>
 
 #include <fmt/core.h>
 
@@ -116,6 +117,20 @@ bool any_open(const std::vector<Stream*>& streams) {
   return false;
 }
 
+// Gives the client its demo input and closes its stdin. A client that has
+// already ended (it failed at once) cannot take it: its own error line, not
+// our EPIPE, is what the user needs to see.
+void feed(Child& client, const std::string& input) {
+  try {
+    write_all(client.input(), input);
+  } catch (const std::system_error& error) {
+    if (error.code() != std::errc::broken_pipe) {
+      throw;
+    }
+  }
+  client.input().reset();
+}
+
 [[noreturn]] void exec_program(const fs::path& program, const std::vector<std::string>& args) {
   std::vector<std::string> argv{program.string()};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -143,8 +158,7 @@ int run_client_only(const Lesson& lesson, const fs::path& dir, const RunOptions&
   for (const auto& line : lesson.client_input) {
     input += line + "\n";
   }
-  write_all(client.input(), input);
-  client.input().reset();
+  feed(client, input);
   Stream out{"[client]", &client.output()};
   Stream err{"[client:err]", &client.errors()};
   std::vector<Stream*> streams{&out, &err};
@@ -243,8 +257,7 @@ int run_lesson(const Lesson& lesson, const RunOptions& options) {
     if (!input.empty()) {
       transcript.note("the client reads: " + std::to_string(lesson.client_input.size()) + " line(s) of demo input");
     }
-    write_all(client->input(), input);
-    client->input().reset();
+    feed(*client, input);
 
     Stream client_out{"[client]", &client->output()};
     Stream client_err{"[client:err]", &client->errors()};

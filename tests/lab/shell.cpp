@@ -5,18 +5,22 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 
 #include "lab/error.hpp"
 
 namespace lab::tool {
 
-Result run_command(const std::vector<std::string>& argv) {
+Result run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   SpawnOptions options;
   options.merge_stderr = true;
   Child child = Child::spawn(argv, options);
   StopSignal never;
-  const Collected collected = collect_output(child, std::chrono::hours(24), never);
-  return Result{child.wait(), collected.output};
+  const Collected collected = collect_output(child, timeout, never);
+  if (collected.timed_out) {
+    child.send_signal(SIGKILL);
+  }
+  return Result{child.wait(), collected.output, collected.timed_out};
 }
 
 Collected collect_output(Child& child, std::chrono::milliseconds timeout, const StopSignal& stop) {

@@ -14,10 +14,12 @@ namespace lab::tool {
 struct Result {
   ExitStatus status;
   std::string output;  // stdout and stderr, interleaved as written
+  bool timed_out = false;
 };
 
-// Runs a command to completion (no timeout: for builds).
-Result run_command(const std::vector<std::string>& argv);
+// Runs a command to completion, or kills it after `timeout` (a day: builds).
+Result run_command(const std::vector<std::string>& argv,
+                   std::chrono::milliseconds timeout = std::chrono::hours(24));
 
 struct Collected {
   std::string output;

@@ -164,6 +164,17 @@ std::vector<int> child_pids() {
   return pids;
 }
 
+RefusingPort::RefusingPort() : socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  if (!socket) {
+    throw os_error("socket");
+  }
+  const SocketAddress any = resolve(Endpoint{"127.0.0.1", 0}, SOCK_STREAM).front();
+  if (::bind(socket.get(), any.get(), any.length()) != 0) {
+    throw os_error("bind 127.0.0.1:0");
+  }
+  port = SocketAddress::local_of(socket.get()).port();
+}
+
 std::pair<Fd, Fd> socket_pair() {
   std::array<int, 2> ends{};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends.data()) != 0) {

@@ -68,6 +68,15 @@ int open_fd_count();
 // running children and zombies not yet reaped.
 std::vector<int> child_pids();
 
+// A TCP port on 127.0.0.1 where a connect is refused, for as long as this
+// object lives: its socket is bound (so nobody else gets the port) but never
+// listens (so the kernel answers a SYN with a reset).
+struct RefusingPort {
+  RefusingPort();
+  Fd socket;
+  std::uint16_t port = 0;
+};
+
 // A connected pair of UNIX stream sockets.
 std::pair<Fd, Fd> socket_pair();
 
