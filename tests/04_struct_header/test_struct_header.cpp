@@ -84,29 +84,16 @@ class ShutdownOnExit {
 };
 
 // A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
+class TempDir : public lab::testing::TempDir {
  public:
-  TempDir() {
-    std::string name = (fs::temp_directory_path() / "lab04-XXXXXX").string();
-    REQUIRE(::mkdtemp(name.data()) != nullptr);
-    path_ = name;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  [[nodiscard]] std::string str() const { return path_.string(); }
+  TempDir() : lab::testing::TempDir("lab04") {}
   void write(const std::string& name, const std::string& content) const {
-    std::ofstream(path_ / name, std::ios::binary) << content;
+    std::ofstream(path() / name, std::ios::binary) << content;
   }
   // Every entry, hidden ones included: a leftover ".x.part-123456" counts.
   [[nodiscard]] std::vector<std::string> entries() const {
     std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_)) {
+    for (const auto& entry : fs::directory_iterator(path())) {
       names.push_back(entry.path().filename().string());
     }
     std::sort(names.begin(), names.end());
@@ -120,8 +107,6 @@ class TempDir {
     return "[" + text + "]";
   }
 
- private:
-  fs::path path_;
 };
 
 std::string read_file(const fs::path& path) {

@@ -237,32 +237,18 @@ class Challenge {
 };
 
 // A temporary directory, removed with everything in it.
-class TempDir {
+class TempDir : public lab::testing::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lab05-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
+  TempDir() : lab::testing::TempDir("lab05") {}
   // Writes `content` to a file named `name` with permissions `mode`.
   std::string file(const std::string& name, std::string_view content, mode_t mode = 0600) {
-    const std::string path = (path_ / name).string();
-    const Fd file{::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)};
+    const std::string file_path = (path() / name).string();
+    const Fd file{::open(file_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)};
     REQUIRE(file);
     lab::write_all(file, content);
     REQUIRE(::fchmod(file.get(), mode) == 0);  // the umask may have removed bits
-    return path;
+    return file_path;
   }
-
- private:
-  std::filesystem::path path_;
 };
 
 constexpr std::string_view kKey = "the lab's test key \x01\x02\xff";

@@ -107,25 +107,10 @@ std::vector<pid_t> processes_mentioning(const std::string& marker) {
   return pids;
 }
 
-// A temporary directory, removed with its contents on destruction.
-class TempDir {
+// A temporary directory for this test, removed with its contents.
+class TempDir : public lab::testing::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lab07-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const noexcept { return path_; }
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : lab::testing::TempDir("lab07-test") {}
 };
 
 // The daemon started through its real program: "server --port 0 --pid-file

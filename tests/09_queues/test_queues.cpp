@@ -99,24 +99,10 @@ std::pair<int, int> identify(const std::string& message) {
   return {producer, seq};
 }
 
-// A temporary folder, removed with everything in it.
-class TempDir {
+// A temporary directory for this test, removed with its contents.
+class TempDir : public lab::testing::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lab09-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+  TempDir() : lab::testing::TempDir("lab09-test") {}
 };
 
 }  // namespace

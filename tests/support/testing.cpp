@@ -1,6 +1,7 @@
 #include "lab/testing.hpp"
 
 #include <dirent.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -173,6 +174,19 @@ RefusingPort::RefusingPort() : socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEX
     throw os_error("bind 127.0.0.1:0");
   }
   port = SocketAddress::local_of(socket.get()).port();
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    throw os_error("mkdtemp " + pattern);
+  }
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 std::pair<Fd, Fd> socket_pair() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -75,6 +76,24 @@ struct RefusingPort {
   RefusingPort();
   Fd socket;
   std::uint16_t port = 0;
+};
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it
+// when the object goes: where a test keeps its files, pid files and logs.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "lab");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+  [[nodiscard]] std::string str() const { return path_.string(); }
+  // The path of an entry in the directory (not created).
+  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
 };
 
 // A connected pair of UNIX stream sockets.
