@@ -879,11 +879,9 @@ TEST_CASE("04.3 pair: against a fake server that lies about the hash, the client
 }
 
 TEST_CASE("04.3 pair: a client with no server says so in one line") {
-  std::uint16_t port = 0;
-  {
-    const Fd probe = lab::tcp_listen(Endpoint{"127.0.0.1", 0});
-    port = lab::SocketAddress::local_of(probe.get()).port();
-  }
+  // Bound but never listening, for the whole test: a connect there is refused.
+  const lab::testing::RefusingPort refusing;
+  const std::uint16_t port = refusing.port;
   TempDir saved;
   const auto refused = lab::testing::run({kClient, "--port", std::to_string(port), "--to", saved.str(), "get", "x"});
   INFO(refused.describe());

@@ -751,11 +751,9 @@ TEST_CASE("06.3 pair: stopping the server ends the children still serving") {
 }
 
 TEST_CASE("06.4 pair: a client with no server says so in one line") {
-  std::uint16_t port = 0;
-  {
-    const Fd probe = lab::tcp_listen(lab::Endpoint{"127.0.0.1", 0});
-    port = lab::SocketAddress::local_of(probe.get()).port();
-  }
+  // Bound but never listening, for the whole test: a connect there is refused.
+  const lab::testing::RefusingPort refusing;
+  const std::uint16_t port = refusing.port;
   const auto refused = lab::testing::run({kClient, "--port", std::to_string(port)});
   INFO(refused.describe());
   CHECK(refused.status.code == 1);

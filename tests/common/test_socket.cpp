@@ -38,12 +38,9 @@ TEST_CASE("tcp_listen and tcp_connect work over IPv6 loopback") {
 }
 
 TEST_CASE("tcp_connect to a closed port names the call and the address") {
-  // Take a free port, then close it: nothing listens there.
-  std::uint16_t port = 0;
-  {
-    const lab::Fd probe = lab::tcp_listen(Endpoint{"127.0.0.1", 0});
-    port = lab::SocketAddress::local_of(probe.get()).port();
-  }
+  // Bound but never listening, for the whole test: a connect there is refused.
+  const lab::testing::RefusingPort refusing;
+  const std::uint16_t port = refusing.port;
   try {
     (void)lab::tcp_connect(Endpoint{"127.0.0.1", port});
     FAIL_CHECK("connected to a closed port");
