@@ -85,22 +85,7 @@ std::pair<Fd, Fd> tcp_pair() {
   return {std::move(client), std::move(accepted->socket)};
 }
 
-// What became of work running on another thread, for failure messages.
-template <typename T>
-std::string outcome(std::future<T>& result) {
-  if (!result.valid()) {
-    return "(already collected)";
-  }
-  if (result.wait_for(100ms) != std::future_status::ready) {
-    return "the server side is still running";
-  }
-  try {
-    result.get();
-    return "the server side returned";
-  } catch (const std::exception& error) {
-    return std::string("the server side threw: ") + error.what();
-  }
-}
+using lab::testing::outcome;
 
 // Runs the student's server-side function on its own thread. If it throws,
 // the socket is shut down so that the test's client sees it at once instead

@@ -879,15 +879,8 @@ TEST_CASE("04.3 pair: against a fake server that lies about the hash, the client
 }
 
 TEST_CASE("04.3 pair: a client with no server says so in one line") {
-  // Bound but never listening, for the whole test: a connect there is refused.
-  const lab::testing::RefusingPort refusing;
-  const std::uint16_t port = refusing.port;
   TempDir saved;
-  const auto refused = lab::testing::run({kClient, "--port", std::to_string(port), "--to", saved.str(), "get", "x"});
-  INFO(refused.describe());
-  CHECK(refused.status.code == 1);
-  CHECK(refused.err.find("Connection refused") != std::string::npos);
-  CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  lab::testing::run_refused_client(kClient, {"--to", saved.str(), "get", "x"});
   // The same client must work once a server is there.
   TempDir served;
   served.write("x", "x");

@@ -151,23 +151,7 @@ std::string read_rest(const Fd& socket) {
   return data;
 }
 
-template <typename T>
-std::string outcome(std::future<T>& result) {
-  if (!result.valid()) {
-    return "(already collected)";
-  }
-  if (result.wait_for(100ms) != std::future_status::ready) {
-    return "the server side is still running";
-  }
-  try {
-    result.get();
-    return "the server side returned";
-  } catch (const std::exception& error) {
-    return std::string("the server side threw: ") + error.what();
-  } catch (const lab::StopRequested&) {
-    return "the server side stopped (StopRequested)";
-  }
-}
+using lab::testing::outcome;
 
 // The student's challenge_client on its own thread, on one end of a
 // loopback TCP connection; the test plays the client on the other end.

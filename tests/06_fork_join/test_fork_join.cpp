@@ -751,14 +751,7 @@ TEST_CASE("06.3 pair: stopping the server ends the children still serving") {
 }
 
 TEST_CASE("06.4 pair: a client with no server says so in one line") {
-  // Bound but never listening, for the whole test: a connect there is refused.
-  const lab::testing::RefusingPort refusing;
-  const std::uint16_t port = refusing.port;
-  const auto refused = lab::testing::run({kClient, "--port", std::to_string(port)});
-  INFO(refused.describe());
-  CHECK(refused.status.code == 1);
-  CHECK(refused.err.find("Connection refused") != std::string::npos);
-  CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  lab::testing::run_refused_client(kClient);
   // The same client must work once a server is there (a stub fails here).
   auto server = lab::testing::ServerProcess::start(kServer);
   const auto works =

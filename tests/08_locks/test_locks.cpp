@@ -457,14 +457,7 @@ TEST_CASE("08.1 pair: SIGTERM stops the server with status 0 and leaves no proce
 }
 
 TEST_CASE("08.1 pair: a client with no server says so in one line") {
-  // Bound but never listening, for the whole test: a connect there is refused.
-  const lab::testing::RefusingPort refusing;
-  const std::uint16_t port = refusing.port;
-  const auto refused = lab::testing::run({kClient, "--port", std::to_string(port)});
-  INFO(refused.describe());
-  CHECK(refused.status.code == 1);
-  CHECK(refused.err.find("Connection refused") != std::string::npos);
-  CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  lab::testing::run_refused_client(kClient);
   const TempOffice office(0);
   auto server = lab::testing::ServerProcess::start(kServer, {"--file", office.path().string(), "--race-us", "0"});
   INFO(server.stop_and_describe());

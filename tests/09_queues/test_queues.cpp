@@ -403,14 +403,7 @@ TEST_CASE("09.3 pair: SIGTERM stops the server with status 0, and its workers wi
 }
 
 TEST_CASE("09.3 pair: a client with no server says so in one line") {
-  // Bound but never listening, for the whole test: a connect there is refused.
-  const lab::testing::RefusingPort refusing;
-  const std::uint16_t port = refusing.port;
-  const auto refused = lab::testing::run({kClient, "--port", std::to_string(port)});
-  INFO(refused.describe());
-  CHECK(refused.status.code == 1);
-  CHECK(refused.err.find("Connection refused") != std::string::npos);
-  CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
+  lab::testing::run_refused_client(kClient);
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const auto works = lab::testing::run({kClient, "--port", std::to_string(server.port()), "--jobs", "10"});

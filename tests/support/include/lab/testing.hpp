@@ -3,12 +3,15 @@
 #pragma once
 
 #include <chrono>
+#include <exception>
 #include <filesystem>
+#include <future>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "lab/error.hpp"
 #include "lab/fd.hpp"
 #include "lab/process.hpp"
 
@@ -61,6 +64,31 @@ struct ProgramResult {
 // after `timeout` and says so in the result.
 ProgramResult run(const std::vector<std::string>& argv, const std::string& input = "",
                   std::chrono::milliseconds timeout = 5s, const SpawnOptions& options = {});
+
+// Runs `client --port P extra...` where P refuses connections, and checks
+// the convention every client keeps: exit status 1, and one line on stderr
+// that names the refusal. Returns the result for further checks.
+ProgramResult run_refused_client(const std::string& client, const std::vector<std::string>& extra = {});
+
+// What became of work on another thread, for a failure message: "returned",
+// "threw: ...", "stopped" or "still running" (after waiting 100 ms).
+template <typename T>
+std::string outcome(std::future<T>& result) {
+  if (!result.valid()) {
+    return "(already collected)";
+  }
+  if (result.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    return "the server side is still running";
+  }
+  try {
+    result.get();
+    return "the server side returned";
+  } catch (const std::exception& error) {
+    return std::string("the server side threw: ") + error.what();
+  } catch (const StopRequested&) {
+    return "the server side stopped (StopRequested)";
+  }
+}
 
 // Open descriptors of this process (entries of /proc/self/fd).
 int open_fd_count();
