@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -55,6 +56,24 @@ Pipe make_pipe() {
 // calls here, no allocation. On failure it reports errno through `report`.
 [[noreturn]] void exec_child(char* const* argv, char* const* envp, const SpawnOptions& options,
                              pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd, int report) {
+  for (int fd : options.inherit) {
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
+      report_and_exit(report);
+    }
+  }
+  for (const auto& [resource, value] : options.limits) {
+    const rlimit limit{value, value};
+    if (::setrlimit(resource, &limit) != 0) {
+      report_and_exit(report);
+    }
+  }
+  // Groups first: once the user id is dropped, changing them is no longer
+  // allowed. Before PR_SET_PDEATHSIG, which a change of user clears.
+  if (options.user && (::setgroups(0, nullptr) != 0 || ::setgid(options.user->second) != 0 ||
+                       ::setuid(options.user->first) != 0)) {
+    report_and_exit(report);
+  }
   if (options.die_with_parent) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) {  // the parent died before prctl: nobody to die with

@@ -2,24 +2,35 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <sstream>
 #include <thread>
 
 #include <fmt/core.h>
 
 #include "lab/error.hpp"
+#include "lab/io.hpp"
 #include "lab/process.hpp"
+#include "lab/sha256.hpp"
 #include "lab/stop.hpp"
+#include "screen.hpp"
 #include "shell.hpp"
+#include "supervise.hpp"
 
 namespace lab::tool {
 
@@ -52,29 +63,6 @@ std::string filter_for(const std::string& case_name) {
 
 fs::path test_executable(const GradeOptions& options, const Lesson& lesson, const std::string& variant) {
   return options.build_dir / "lessons" / lesson.dir / ("test" + lesson.number + "_" + variant);
-}
-
-// The case names a doctest executable holds.
-std::vector<std::string> list_cases(const fs::path& executable) {
-  // Listing runs the student's static initialisers too: bound it.
-  const Result listing = run_command({executable.string(), "--list-test-cases", "--no-version=true"},
-                                     std::chrono::seconds(30));
-  if (!listing.status.success()) {
-    throw std::runtime_error(
-        "cannot list the cases of " + display_path(executable) + " (" +
-        (listing.timed_out ? std::string("no answer within 30 s") : listing.status.to_string()) +
-        "): " + listing.output.substr(0, 500));
-  }
-  std::vector<std::string> names;
-  std::istringstream lines(listing.output);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty() || line.rfind("[doctest]", 0) == 0 || line.find_first_not_of('=') == std::string::npos) {
-      continue;
-    }
-    names.push_back(line);
-  }
-  return names;
 }
 
 // The first failure doctest reported: the "ERROR:" line and the indented
@@ -122,7 +110,144 @@ std::string first_failure(const std::string& output) {
   return text.empty() ? "failed without a message" : text;
 }
 
-void run_case(const Job& job, const GradeOptions& options, CaseResult& result) {
+// Who runs the cases, and under which limits.
+struct Sandbox {
+  std::optional<std::pair<uid_t, gid_t>> user;  // set when the grader is root
+  bool sanitized = false;                       // an ASan/TSan build: no address-space limit
+  long own_processes = 0;                       // the grading user's processes before grading
+  fs::path lab_tool;                            // this program, for `lab _case`
+};
+
+// The numeric user and group of `name`, or a clear error.
+std::pair<uid_t, gid_t> lookup_user(const std::string& name) {
+  std::vector<char> buffer(16384);
+  passwd entry{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 || found == nullptr) {
+    throw std::runtime_error("there is no user '" + name +
+                             "' to run the cases as: create one (useradd --system --no-create-home " + name +
+                             ") or name another with --user");
+  }
+  if (found->pw_uid == 0) {
+    throw std::runtime_error("--user " + name + " is root: the cases must run as a user without privileges");
+  }
+  return {found->pw_uid, found->pw_gid};
+}
+
+long processes_of(uid_t uid) {
+  long count = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator("/proc", error)) {
+    struct stat info {};
+    const std::string name = entry.path().filename().string();
+    if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) != 0 &&
+        ::stat(entry.path().c_str(), &info) == 0 && info.st_uid == uid) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+Sandbox prepare_sandbox(const GradeOptions& options) {
+  Sandbox sandbox;
+  std::error_code error;
+  sandbox.lab_tool = fs::read_symlink("/proc/self/exe", error);
+  std::ifstream cache(options.build_dir / "CMakeCache.txt");
+  std::string line;
+  while (std::getline(cache, line)) {
+    if (line.rfind("LAB_SANITIZER:", 0) == 0 && line.find('=') + 1 < line.size()) {
+      sandbox.sanitized = true;
+    }
+  }
+  if (::geteuid() == 0) {
+    sandbox.user = lookup_user(options.user);
+    sandbox.own_processes = processes_of(sandbox.user->first);
+    fmt::print(stderr, "grading as root: every case runs as user {} (uid {})\n", options.user,
+               sandbox.user->first);
+    // The hidden tests' sources, and the programs built from them, are the
+    // grader's alone: the cases may run those programs, not read them.
+    if (!options.extra_dir.empty()) {
+      fs::permissions(options.extra_dir, fs::perms::owner_all, fs::perm_options::replace);
+    }
+  } else {
+    sandbox.own_processes = processes_of(::geteuid());
+    fmt::print(stderr,
+               "grading as yourself: the cases run with your account's rights (an instructor grades as "
+               "root, which runs them as an unprivileged user: docs/instructors.md)\n");
+  }
+  return sandbox;
+}
+
+std::vector<std::pair<int, rlim_t>> limits_for(const Lesson& lesson, int timeout, const Sandbox& sandbox) {
+  const Limits& limits = lesson.limits;
+  constexpr rlim_t kMiB = 1024 * 1024;
+  std::vector<std::pair<int, rlim_t>> result{
+      {RLIMIT_CPU, static_cast<rlim_t>(limits.cpu_seconds > 0 ? limits.cpu_seconds : 4L * timeout)},
+      {RLIMIT_FSIZE, static_cast<rlim_t>(limits.file_mb) * kMiB},
+      {RLIMIT_NOFILE, static_cast<rlim_t>(limits.open_files)},
+      {RLIMIT_NPROC, static_cast<rlim_t>(sandbox.own_processes + limits.processes)},
+      {RLIMIT_CORE, 0},
+  };
+  if (!sandbox.sanitized) {
+    result.emplace_back(RLIMIT_AS, static_cast<rlim_t>(limits.memory_mb) * kMiB);
+  }
+  return result;
+}
+
+// 32 hexadecimal digits from getrandom(2): the secret of one case's verdict.
+std::string random_secret() {
+  std::array<unsigned char, 16> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0 && errno != EINTR) {
+      throw os_error("getrandom");
+    }
+    got += n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  return to_hex(bytes);
+}
+
+// What the case's test program reported on its verdict socket (see
+// tests/support/main.cpp): "" if it passed, else why not.
+std::string check_verdict(const Fd& socket, const std::string& secret, const std::string& name, bool& reported) {
+  std::string text;
+  char chunk[4096];
+  for (;;) {
+    const ssize_t got = ::recv(socket.get(), chunk, sizeof chunk, MSG_DONTWAIT);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got <= 0 || text.size() > (1u << 16)) {
+      break;
+    }
+    text.append(chunk, static_cast<std::size_t>(got));
+  }
+  const std::string begin = "begin " + secret + "\n";
+  const std::string end = "end " + secret + "\n";
+  const auto first = text.find(begin);
+  reported = first != std::string::npos;
+  if (!reported) {
+    return "no result";
+  }
+  if (text.find(begin, first + 1) != std::string::npos) {
+    return "the result was reported twice: did a forked child return instead of calling _exit()?";
+  }
+  const auto last = text.find(end, first);
+  if (last == std::string::npos) {
+    return "the result was cut short";
+  }
+  const std::string body = text.substr(first + begin.size(), last - first - begin.size());
+  if (body == "passed " + name + "\n") {
+    return "";
+  }
+  if (body == "failed " + name + "\n") {
+    return "failed";
+  }
+  return body.empty() ? "no case of that name ran" : "a different set of cases ran: " + body.substr(0, 200);
+}
+
+void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbox, CaseResult& result) {
   const int timeout = options.timeout_seconds.value_or(job.lesson->timeout_seconds);
   result.lesson_dir = job.lesson->dir;
   result.exercise = exercise_of(job.name);
@@ -131,50 +256,79 @@ void run_case(const Job& job, const GradeOptions& options, CaseResult& result) {
   result.rerun = shell_quote(display_path(job.executable)) + " " +
                  shell_quote("--test-case=" + filter_for(job.name));
   const auto started = Clock::now();
+
+  std::array<int, 2> ends{};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends.data()) != 0) {
+    throw os_error("socketpair");
+  }
+  Fd verdict{ends[0]};
+  Fd theirs{ends[1]};
+  const std::string secret = random_secret();
+  write_all(verdict, secret);  // 32 bytes: far less than a socket buffer holds
+  // Nothing more comes from us: a second reader (a program the case execs)
+  // finds the end of the stream, not a wait.
+  ::shutdown(verdict.get(), SHUT_WR);
+
   SpawnOptions spawn;
   spawn.merge_stderr = true;
-  spawn.new_process_group = true;  // so a timeout can kill the case and whatever it started
+  spawn.new_process_group = true;
   spawn.working_directory = job.executable.parent_path().string();
-  Child child = Child::spawn(
-      {job.executable.string(), "--test-case=" + filter_for(job.name), "--no-version=true"}, spawn);
-  const Collected collected =
-      collect_output(child, std::chrono::seconds(timeout), process_stop());
+  spawn.environment = {{"LAB_VERDICT_FD", std::to_string(theirs.get())}};
+  spawn.inherit = {theirs.get()};
+  spawn.limits = limits_for(*job.lesson, timeout, sandbox);
+  spawn.user = sandbox.user;
+  Child child = Child::spawn({sandbox.lab_tool.string(), "_case", std::to_string(timeout * 1000), "--",
+                              job.executable.string(), "--test-case=" + filter_for(job.name),
+                              "--case-sensitive=true", "--no-version=true"},
+                             spawn);
+  theirs.reset();
+  // The supervisor (`lab _case`) ends the case at its timeout; this is the
+  // backstop, for a supervisor that was itself killed or stopped.
+  const auto backstop = std::chrono::seconds(timeout + 5);
+  const Collected collected = collect_output(child, backstop, process_stop());
   result.output = collected.output;
+  std::optional<ExitStatus> status;
+  if (!collected.timed_out && !collected.interrupted) {
+    const auto left = backstop - (Clock::now() - started);
+    status = child.wait_for(std::chrono::ceil<std::chrono::milliseconds>(std::max(left, Clock::duration{0})));
+  }
+  ::kill(-child.pid(), SIGKILL);
+  if (!status) {
+    child.send_signal(SIGKILL);
+    child.wait();
+  }
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   if (collected.interrupted) {
-    ::kill(-child.pid(), SIGKILL);
-    child.wait();
     result.outcome = Outcome::kInterrupted;
     result.message = "interrupted";
     return;
   }
-  if (collected.timed_out) {
-    ::kill(-child.pid(), SIGKILL);  // the whole group: the case and any server it started
-    child.wait();
+  if (!status || (status->code == kCaseTimedOut && result.seconds >= timeout)) {
     result.outcome = Outcome::kTimedOut;
     result.message = fmt::format("exceeded {} s \u2014 deadlock or infinite loop?", timeout);
     return;
   }
-  const ExitStatus status = child.wait();
-  ::kill(-child.pid(), SIGKILL);  // anything the case left behind in its group
-  // doctest exits 0 when no case matched the filter: a pass needs the case to have run.
-  // doctest pads the counts: "[doctest] test cases:  1 |  1 passed | 0 failed | 23 skipped".
-  static const std::regex kOneCasePassed(R"(test cases: +1 \| +1 passed)");
-  if (status.success() && std::regex_search(result.output, kOneCasePassed)) {
+  bool reported = false;
+  const std::string verdict_problem = check_verdict(verdict, secret, job.name, reported);
+  if (verdict_problem.empty() && status->success()) {
     result.outcome = Outcome::kPassed;
-  } else if (status.success()) {
-    result.outcome = Outcome::kFailed;
-    result.message = "the case did not run: no test case matched its name";
-  } else if (!status.exited()) {
+  } else if (!status->exited()) {
     result.outcome = Outcome::kCrashed;
-    result.message = status.to_string();
+    result.message = status->to_string();
     const std::string before = first_failure(result.output);
     if (before != "failed without a message") {
       result.message += "\n" + before;
     }
+  } else if (!reported && status->success()) {
+    result.outcome = Outcome::kFailed;
+    result.message = "the case ended without reporting a result (" + status->to_string() +
+                     "): did an exercise call exit(), _exit() or quick_exit()?";
   } else {
     result.outcome = Outcome::kFailed;
     result.message = first_failure(result.output);
+    if (reported && verdict_problem != "failed") {
+      result.message += "\n" + verdict_problem;
+    }
   }
 }
 
@@ -257,6 +411,7 @@ bool GradeReport::all_passed() const {
 
 GradeReport grade(const GradeOptions& options) {
   GradeReport report;
+  report.hidden_visibility = options.hidden_visibility;
   for (auto& lesson : load_lessons(options.source_dir, options.build_dir)) {
     if (options.lessons.empty() ||
         std::find(options.lessons.begin(), options.lessons.end(), lesson.number) != options.lessons.end()) {
@@ -274,79 +429,152 @@ GradeReport grade(const GradeOptions& options) {
     for (auto& lesson : report.lessons) {
       const fs::path manifest = options.extra_dir / lesson.dir / "extra.manifest";
       if (fs::exists(manifest)) {
-        const Lesson extra = load_lesson(manifest, lesson.dir);
-        lesson.exercises.insert(lesson.exercises.end(), extra.exercises.begin(), extra.exercises.end());
+        for (Exercise exercise : load_lesson(manifest, lesson.dir).exercises) {
+          exercise.hidden = true;
+          lesson.exercises.push_back(exercise);
+        }
         lesson.extra = true;
       }
     }
   }
-  std::vector<const Lesson*> selected;
-  for (const auto& lesson : report.lessons) {
-    selected.push_back(&lesson);
-  }
-  const auto broken = options.build ? build(options, selected, options.variant)
-                                    : std::map<std::string, std::string>{};
 
   std::vector<Job> jobs;
-  // A lesson that does not compile, is not built or cannot list its cases
-  // costs that lesson's points only: every other lesson is still graded.
+  // A lesson that is refused, does not compile or is not built costs that
+  // lesson's points only: every other lesson is still graded.
   auto lesson_fails = [&](const Lesson& lesson, const std::string& why, const std::string& rerun) {
+    // Every listed case fails, so that results.json is complete.
+    std::vector<std::pair<std::string, bool>> names;  // and whether it is a hidden test
+    try {
+      for (const auto& name : cases_in_sources(options.source_dir / "tests" / lesson.dir)) {
+        names.emplace_back(name, false);
+      }
+      if (lesson.extra) {
+        for (const auto& name : cases_in_sources(options.extra_dir / lesson.dir)) {
+          names.emplace_back(name, true);
+        }
+      }
+    } catch (const std::exception&) {
+      // the sources cannot be listed either: one entry per exercise, below
+    }
     for (const auto& exercise : lesson.exercises) {
+      if (std::none_of(names.begin(), names.end(), [&](const auto& entry) { return exercise_of(entry.first) == exercise.id; })) {
+        names.emplace_back(exercise.id + " (lesson " + lesson.number + " could not be graded)", exercise.hidden);
+      }
+    }
+    for (const auto& [name, hidden] : names) {
       CaseResult result;
       result.lesson_dir = lesson.dir;
-      result.exercise = exercise.id;
-      result.name = exercise.id + " (lesson " + lesson.number + " could not be graded)";
+      result.exercise = exercise_of(name);
+      result.name = name;
       result.outcome = Outcome::kNotBuilt;
       result.message = why;
       result.rerun = rerun;
+      result.extra = hidden;
       report.cases.push_back(result);
     }
   };
+  // Screened before anything is compiled: a refused file is never built.
+  std::vector<const Lesson*> selected;
   for (const auto& lesson : report.lessons) {
+    std::string refused;
+    if (options.variant == "grade") {
+      for (const auto& file : lesson.files) {
+        for (const auto& problem : screen_student_file(options.source_dir / "lessons" / lesson.dir / file)) {
+          refused += "\n" + problem;
+        }
+      }
+    }
+    if (!refused.empty()) {
+      lesson_fails(lesson, "refused: a file you edit may not reach into the tests (docs/instructors.md)" + refused,
+                   "");
+    } else {
+      selected.push_back(&lesson);
+    }
+  }
+  const auto broken = options.build ? build(options, selected, options.variant)
+                                    : std::map<std::string, std::string>{};
+  for (const Lesson* lesson : selected) {
     const std::string rebuild = "cmake --build " + shell_quote(display_path(options.build_dir)) +
-                                " --target test" + lesson.number + "_" + options.variant;
-    if (const auto found = broken.find(lesson.dir); found != broken.end()) {
-      lesson_fails(lesson, "does not compile: " + found->second, rebuild);
+                                " --target test" + lesson->number + "_" + options.variant;
+    if (const auto found = broken.find(lesson->dir); found != broken.end()) {
+      lesson_fails(*lesson, "does not compile: " + found->second, rebuild);
       continue;
     }
-    std::vector<std::pair<fs::path, bool>> executables{
-        {test_executable(options, lesson, options.variant), false}};
-    if (lesson.extra) {
-      executables.emplace_back(test_executable(options, lesson, "extra"), true);
+    // Which cases exist comes from the lab's own test sources, never from
+    // the program the student's code is linked into.
+    struct Suite {
+      fs::path executable;
+      fs::path sources;
+      bool hidden;
+    };
+    std::vector<Suite> suites{
+        {test_executable(options, *lesson, options.variant), options.source_dir / "tests" / lesson->dir, false}};
+    if (lesson->extra) {
+      suites.push_back({test_executable(options, *lesson, "extra"), options.extra_dir / lesson->dir, true});
     }
     std::vector<Job> lesson_jobs;
     try {
-      for (const auto& [executable, extra] : executables) {
-        if (!fs::exists(executable)) {
-          throw std::runtime_error(display_path(executable) + " is not built");
+      for (const auto& suite : suites) {
+        if (!fs::exists(suite.executable)) {
+          throw std::runtime_error(display_path(suite.executable) + " is not built");
         }
-        for (const auto& name : list_cases(executable)) {
-          lesson_jobs.push_back(Job{&lesson, executable, name, extra});
+        for (const auto& name : cases_in_sources(suite.sources)) {
+          lesson_jobs.push_back(Job{lesson, suite.executable, name, suite.hidden});
         }
       }
     } catch (const std::exception& error) {
-      lesson_fails(lesson, error.what(), rebuild);
+      lesson_fails(*lesson, error.what(), rebuild);
       continue;
     }
     jobs.insert(jobs.end(), lesson_jobs.begin(), lesson_jobs.end());
   }
 
+  const Sandbox sandbox = prepare_sandbox(options);
+  // Every process a case leaves behind comes back to us at the latest, even
+  // if the case's supervisor was killed: swept at the end.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  const auto deadline = Clock::now() + std::chrono::seconds(options.deadline_seconds);
+
   std::vector<CaseResult> results(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    results[i].lesson_dir = jobs[i].lesson->dir;
+    results[i].exercise = exercise_of(jobs[i].name);
+    results[i].name = jobs[i].name;
+    results[i].extra = jobs[i].extra;
+    results[i].outcome = Outcome::kNotRun;
+    results[i].message = "not graded: the grader stopped before this case ran";
+  }
   std::atomic<std::size_t> next{0};
-  std::atomic<std::size_t> done{0};
+  std::size_t done = 0;
   std::mutex progress;
+  // results.json after every case: a grader killed half way still leaves a
+  // valid file, whose cases not yet run count as failed and say so.
+  auto save_progress = [&] {
+    if (options.json_path.empty()) {
+      return;
+    }
+    GradeReport partial = report;
+    partial.cases.insert(partial.cases.end(), results.begin(), results.end());
+    assign_points(partial);
+    write_results_json(partial, options.json_path);
+  };
+  save_progress();
   auto worker = [&] {
     for (std::size_t index = next++; index < jobs.size(); index = next++) {
+      CaseResult result = results[index];
       if (process_stop().requested()) {
-        results[index].outcome = Outcome::kInterrupted;
-        results[index].name = jobs[index].name;
-        results[index].exercise = exercise_of(jobs[index].name);
-        results[index].lesson_dir = jobs[index].lesson->dir;
-        continue;
+        result.outcome = Outcome::kInterrupted;
+        result.message = "interrupted";
+      } else if (Clock::now() > deadline) {
+        result.message = fmt::format("not run: the whole grade's time limit ({} s) had passed",
+                                     options.deadline_seconds);
+      } else {
+        run_case(jobs[index], options, sandbox, result);
       }
-      run_case(jobs[index], options, results[index]);
       const std::lock_guard lock(progress);
+      results[index] = std::move(result);
       ++done;
+      save_progress();
       if (options.color) {  // a terminal: one line that counts up
         fmt::print(stderr, "\rgrading: {}/{} cases", done, jobs.size());
       }
@@ -359,10 +587,13 @@ GradeReport grade(const GradeOptions& options) {
       workers.emplace_back(worker);
     }
   }
+  kill_own_children();
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
   if (!jobs.empty()) {
     fmt::print(stderr, "{}graded {} cases\n", options.color ? "\r" : "", jobs.size());
   }
   report.interrupted = process_stop().requested();
+  report.finished = true;
   report.cases.insert(report.cases.end(), results.begin(), results.end());
   assign_points(report);
   return report;

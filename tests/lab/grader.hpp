@@ -23,9 +23,12 @@ struct GradeOptions {
   std::filesystem::path json_path;    // Gradescope results.json
   std::filesystem::path junit_path;
   bool color = false;
+  std::string user = "nobody";        // as root, the cases run as this user
+  int deadline_seconds = 3600;        // for the whole run: cases not started by then are not run
+  std::string hidden_visibility = "after_published";  // Gradescope visibility of hidden tests
 };
 
-enum class Outcome { kPassed, kFailed, kTimedOut, kCrashed, kNotBuilt, kInterrupted };
+enum class Outcome { kPassed, kFailed, kTimedOut, kCrashed, kNotBuilt, kInterrupted, kNotRun };
 
 struct CaseResult {
   std::string lesson_dir;  // "01_udp"
@@ -47,6 +50,8 @@ struct GradeReport {
   double score = 0;
   double max_score = 0;
   bool interrupted = false;
+  bool finished = false;          // false while grading (results.json written after each case)
+  std::string hidden_visibility = "after_published";
   [[nodiscard]] bool all_passed() const;
 };
 
@@ -56,6 +61,8 @@ GradeReport grade(const GradeOptions& options);
 // The table, the failures and how to rerun them, on stdout.
 void print_report(const GradeReport& report, bool color);
 
+// Both write a temporary file beside `path`, then rename it over `path`: a
+// reader never sees half a file, even if the grader is killed.
 void write_results_json(const GradeReport& report, const std::filesystem::path& path);
 void write_junit(const GradeReport& report, const std::filesystem::path& path);
 

@@ -23,6 +23,7 @@
 #include "manifest.hpp"
 #include "runner.hpp"
 #include "shell.hpp"
+#include "supervise.hpp"
 
 namespace fs = std::filesystem;
 using namespace lab::tool;
@@ -44,6 +45,9 @@ commands:
       --extra DIR               add an instructor's hidden tests (DIR/NN_topic/*.cpp)
       --timeout S               seconds per case, instead of each lesson's own
       --jobs N                  cases run at once (default: the number of cores)
+      --user NAME               as root: run the cases as this user (default: nobody)
+      --deadline S              seconds for the whole run (default: 3600)
+      --hidden-visibility V     Gradescope visibility of --extra tests (default: after_published)
       --reference               grade the reference solutions instead
       --no-build                do not rebuild first
       --no-save                 do not update the progress that `lab list` shows
@@ -192,6 +196,19 @@ int command_grade(const Context& context, const std::vector<std::string>& args) 
       options.timeout_seconds = whole_number("--timeout", value(), 1, 3600);
     } else if (word == "--jobs") {
       options.jobs = static_cast<unsigned>(whole_number("--jobs", value(), 1, 256));
+    } else if (word == "--user") {
+      options.user = value();
+    } else if (word == "--deadline") {
+      options.deadline_seconds = whole_number("--deadline", value(), 1, 86400);
+    } else if (word == "--hidden-visibility") {
+      options.hidden_visibility = value();
+      if (options.hidden_visibility != "hidden" && options.hidden_visibility != "after_due_date" &&
+          options.hidden_visibility != "after_published" && options.hidden_visibility != "visible") {
+        throw lab::UsageError("--hidden-visibility is hidden, after_due_date, after_published or visible");
+      }
+    } else if (word == "--help" || word == "-h") {
+      fmt::print("{}", kUsage);
+      return 0;
     } else if (word == "--reference") {
       options.variant = "reference";
     } else if (word == "--no-build") {
@@ -318,6 +335,9 @@ int main(int argc, char** argv) {
     if (args.empty() || args[0] == "help" || args[0] == "--help" || args[0] == "-h") {
       fmt::print("{}", kUsage);
       return args.empty() ? 64 : 0;
+    }
+    if (args[0] == "_case") {  // the grader's supervisor of one case: not for people
+      return supervise_case(std::vector<std::string>(args.begin() + 1, args.end()));
     }
     lab::install_stop_handlers();
     const std::string command = args[0];

@@ -79,6 +79,20 @@ Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir
         fail("timeout must be a whole number of seconds");
       }
       lesson.timeout_seconds = seconds;
+    } else if (key.rfind("limit-", 0) == 0) {
+      long* field = key == "limit-memory-mb"    ? &lesson.limits.memory_mb
+                    : key == "limit-processes"  ? &lesson.limits.processes
+                    : key == "limit-cpu-seconds" ? &lesson.limits.cpu_seconds
+                    : key == "limit-file-mb"    ? &lesson.limits.file_mb
+                    : key == "limit-open-files" ? &lesson.limits.open_files
+                                                : nullptr;
+      if (field == nullptr) {
+        fail("unknown limit '" + key + "' (limit-memory-mb, -processes, -cpu-seconds, -file-mb, -open-files)");
+      }
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), *field);
+      if (error != std::errc{} || end != value.data() + value.size() || *field < 1) {
+        fail(key + " must be a positive whole number");
+      }
     } else if (key == "exercise") {
       const auto fields = split_fields(value);
       if (fields.size() != 3) {

@@ -12,6 +12,17 @@ struct Exercise {
   std::string id;     // "01.2"
   double points = 0;
   std::string title;  // "the uppercase reply"
+  bool hidden = false;  // from an instructor's hidden tests (extra.manifest)
+};
+
+// What one graded case may use (setrlimit(2)); a lesson's manifest may raise
+// or lower each ("limit-memory-mb: 4096").
+struct Limits {
+  long memory_mb = 2048;   // address space (not applied to sanitizer builds, which reserve terabytes)
+  long processes = 256;    // processes of the grading user, besides those it had
+  long cpu_seconds = 0;    // CPU time; 0: four times the timeout
+  long file_mb = 512;      // the largest file a case may write
+  long open_files = 1024;  // descriptors per process
 };
 
 struct Lesson {
@@ -30,6 +41,7 @@ struct Lesson {
   // lesson whose client starts and controls the server itself, e.g. a daemon).
   std::string run_mode = "pair";
   bool extra = false;  // an instructor's hidden-test lesson entry
+  Limits limits;
 };
 
 // Parses one manifest. Throws std::runtime_error naming the file and line.

@@ -115,6 +115,7 @@ const char* status_word(Outcome outcome) {
     case Outcome::kCrashed: return "crashed";
     case Outcome::kNotBuilt: return "not built";
     case Outcome::kInterrupted: return "interrupted";
+    case Outcome::kNotRun: return "not run";
     case Outcome::kFailed: break;
   }
   return "failed";
@@ -206,15 +207,37 @@ void print_report(const GradeReport& report, bool color) {
   }
 }
 
-void write_results_json(const GradeReport& report, const std::filesystem::path& path) {
-  std::ofstream out(path);
-  if (!out) {
-    throw std::runtime_error("cannot write " + path.string());
+namespace {
+
+// Writes `text` to a temporary file beside `path` and renames it over `path`.
+void replace_file(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".partial";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      throw std::runtime_error("cannot write " + temporary.string());
+    }
   }
-  out << "{\n";
-  out << fmt::format("  \"score\": {:.4f},\n  \"max_score\": {:.4f},\n", report.score, report.max_score);
-  out << "  \"output\": \"" << json_escape(report.interrupted ? "interrupted" : "graded by lab")
-      << "\",\n  \"tests\": [\n";
+  std::filesystem::rename(temporary, path);
+}
+
+}  // namespace
+
+void write_results_json(const GradeReport& report, const std::filesystem::path& path) {
+  std::size_t graded = 0;
+  for (const auto& result : report.cases) {
+    graded += result.outcome == Outcome::kNotRun ? 0 : 1;
+  }
+  const std::string summary =
+      report.interrupted ? "interrupted: cases not run count as failed"
+      : report.finished  ? "graded by lab"
+                         : fmt::format("grading did not finish: {} of {} cases graded; the others count as failed",
+                                       graded, report.cases.size());
+  std::string out = "{\n";
+  out += fmt::format("  \"score\": {:.4f},\n  \"max_score\": {:.4f},\n", report.score, report.max_score);
+  out += "  \"output\": \"" + json_escape(summary) + "\",\n  \"tests\": [\n";
   for (std::size_t i = 0; i < report.cases.size(); ++i) {
     const CaseResult& result = report.cases[i];
     const std::string stub = stub_message(result);
@@ -222,21 +245,20 @@ void write_results_json(const GradeReport& report, const std::filesystem::path& 
     if (!result.rerun.empty() && result.outcome != Outcome::kPassed) {
       output += "\nrerun: " + result.rerun;
     }
-    out << fmt::format(
+    out += fmt::format(
         "    {{\"name\": \"{}\", \"number\": \"{}\", \"score\": {:.4f}, \"max_score\": {:.4f}, "
-        "\"status\": \"{}\", \"output\": \"{}\"}}{}\n",
+        "\"status\": \"{}\", \"visibility\": \"{}\", \"execution_time\": {:.3f}, \"output\": \"{}\"}}{}\n",
         json_escape(result.name), json_escape(result.exercise), result.points, result.max_points,
-        result.outcome == Outcome::kPassed ? "passed" : "failed", json_escape(output),
+        result.outcome == Outcome::kPassed ? "passed" : "failed",
+        json_escape(result.extra ? report.hidden_visibility : "visible"), result.seconds, json_escape(output),
         i + 1 < report.cases.size() ? "," : "");
   }
-  out << "  ]\n}\n";
+  out += "  ]\n}\n";
+  replace_file(path, out);
 }
 
 void write_junit(const GradeReport& report, const std::filesystem::path& path) {
-  std::ofstream out(path);
-  if (!out) {
-    throw std::runtime_error("cannot write " + path.string());
-  }
+  std::ostringstream out;
   int failures = 0;
   for (const auto& result : report.cases) {
     failures += result.outcome == Outcome::kPassed ? 0 : 1;
@@ -256,6 +278,7 @@ void write_junit(const GradeReport& report, const std::filesystem::path& path) {
     }
   }
   out << "  </testsuite>\n</testsuites>\n";
+  replace_file(path, out.str());
 }
 
 State State::load(const std::filesystem::path& build_dir) {

@@ -1,6 +1,7 @@
 // Starting programs, reading their output with deadlines, and reaping them.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -35,6 +36,10 @@ struct SpawnOptions {
   bool new_process_group = false;
   std::string working_directory;                            // empty: ours
   std::vector<std::pair<std::string, std::string>> environment;  // added or replaced variables
+  std::vector<int> inherit;  // our descriptors the program keeps (all others are close-on-exec)
+  std::vector<std::pair<int, rlim_t>> limits;  // setrlimit(2) soft and hard limits, e.g. {RLIMIT_AS, 1 << 30}
+  // Run as this user and group (needs root): supplementary groups dropped, then setgid, then setuid.
+  std::optional<std::pair<uid_t, gid_t>> user;
 };
 
 // A started program. The destructor kills it (SIGKILL) if it still runs and

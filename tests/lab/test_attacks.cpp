@@ -1,0 +1,192 @@
+// The grader under attack (label "selfcheck"): each folder of
+// fixtures/attacks/ is a submission of lesson 97's files that tries to gain
+// points without solving anything, to break the grader, or to outlive it.
+// Each is graded through `lab grade` as an instructor would (as root, the
+// cases run as an unprivileged user) and as a student would (as a normal
+// user), and must gain no points, leave a valid and complete results.json
+// and leave no process behind. The honest submission is the control.
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#include "selfcheck.hpp"
+
+using namespace lab::selfcheck;
+
+namespace {
+
+const fs::path kAttacks = LAB_ATTACKS;
+constexpr bool kSanitized = LAB_SANITIZED;
+
+enum class As { kRoot, kNormalUser };
+
+struct Graded {
+  lab::testing::ProgramResult run;
+  std::string json;
+};
+
+// A folder the grading user may write results.json into, removed at the end.
+class ResultsFolder {
+ public:
+  explicit ResultsFolder(const std::optional<std::pair<uid_t, gid_t>>& owner) {
+    path_ = temp_file("attack-results");
+    fs::create_directories(path_);
+    if (owner) {
+      REQUIRE(::chown(path_.c_str(), owner->first, owner->second) == 0);
+    }
+  }
+  ~ResultsFolder() {
+    std::error_code error;
+    fs::remove_all(path_, error);
+  }
+  ResultsFolder(const ResultsFolder&) = delete;
+  ResultsFolder& operator=(const ResultsFolder&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::pair<uid_t, gid_t> nobody() {
+  const passwd* entry = ::getpwnam("nobody");
+  REQUIRE_MESSAGE(entry != nullptr, "these checks need the user 'nobody'");
+  return {entry->pw_uid, entry->pw_gid};
+}
+
+// Grades submission `attack`; nullopt when this machine cannot grade that way
+// (as root needs root; as a normal user, from root, runs lab as nobody).
+std::optional<Graded> grade(const std::string& attack, As as) {
+  if (as == As::kRoot && ::geteuid() != 0) {
+    MESSAGE("not root: the grading path of an instructor (as root, cases as nobody) is not checked here");
+    return std::nullopt;
+  }
+  std::optional<std::pair<uid_t, gid_t>> user;
+  if (as == As::kNormalUser && ::geteuid() == 0) {
+    user = nobody();  // root plays the normal user
+  }
+  const ResultsFolder folder(user);
+  const fs::path json = folder.path() / "results.json";
+  lab::SpawnOptions options;
+  options.environment = {{"NO_COLOR", "1"}};
+  options.user = user;
+  const fs::path root = kAttacks / attack;
+  Graded graded;
+  graded.run = lab::testing::run({kLab, "--source-dir", (root / "source").string(), "--build-dir",
+                                  (root / "build").string(), "grade", "--no-build", "--no-save", "--jobs", "2",
+                                  "--json", json.string()},
+                                 "", 120s, options);
+  graded.json = read_file(json);
+  return graded;
+}
+
+// What every attack must come to: no points, a valid results.json holding
+// all four cases, and not one process left.
+void check_no_points(const Graded& graded) {
+  INFO(graded.run.describe());
+  INFO("results.json: ", graded.json);
+  CHECK(graded.run.status == lab::ExitStatus{1, 0});
+  REQUIRE(JsonChecker(graded.json).valid());
+  CHECK(json_number(graded.json, "score") == 0);
+  CHECK(json_number(graded.json, "max_score") == doctest::Approx(4.0));
+  CHECK(count(graded.json, "\"status\": \"failed\"") == 4);
+  CHECK(count(graded.json, "\"status\": \"passed\"") == 0);
+  CHECK(graded.json.find("grading did not finish") == std::string::npos);
+  CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
+}
+
+void check_attack(const std::string& attack, As as, const std::string& why) {
+  AdoptOrphans adopt;
+  const auto graded = grade(attack, as);
+  if (graded) {
+    check_no_points(*graded);
+    CHECK_MESSAGE(graded->run.out.find(why) != std::string::npos, graded->run.out);
+  }
+}
+
+void check_both_ways(const std::string& attack, const std::string& why) {
+  SUBCASE("graded as root, the cases as nobody") { check_attack(attack, As::kRoot, why); }
+  SUBCASE("graded as a normal user") { check_attack(attack, As::kNormalUser, why); }
+}
+
+}  // namespace
+
+TEST_CASE("grader attack: the honest submission gets full marks, both ways") {
+  for (const As as : {As::kRoot, As::kNormalUser}) {
+    AdoptOrphans adopt;
+    const auto graded = grade("honest", as);
+    if (!graded) {
+      continue;
+    }
+    INFO(graded->run.describe());
+    CHECK(graded->run.status == lab::ExitStatus{0, 0});
+    REQUIRE(JsonChecker(graded->json).valid());
+    CHECK(json_number(graded->json, "score") == doctest::Approx(4.0));
+    CHECK(count(graded->json, "\"status\": \"passed\"") == 4);
+    CHECK(count(graded->json, "\"execution_time\": ") == 4);
+    CHECK(count(graded->json, "\"visibility\": \"visible\"") == 4);
+    CHECK(graded->run.err.find(as == As::kRoot ? "every case runs as user nobody" : "grading as yourself") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("grader attack: exit(0) or quick_exit(0) from an exercise is not a pass") {
+  check_both_ways("exit-zero", "the case ended without reporting a result (exited with status 0)");
+}
+
+TEST_CASE("grader attack: doctest's success lines printed before main() are not a pass") {
+  check_both_ways("forged-output", "the case ended without reporting a result");
+}
+
+TEST_CASE("grader attack: exec'ing a passing test program hands it no verdict") {
+  check_both_ways("exec-reference", "the case ended without reporting a result");
+}
+
+TEST_CASE("grader attack: a case that closes its output and hangs is stopped at its timeout") {
+  check_both_ways("close-and-hang", "exceeded 2 s");
+}
+
+TEST_CASE("grader attack: a daemon that rewrites results.json dies with its case") {
+  check_both_ways("results-daemon", "failed 97.1 the answer is 42");
+}
+
+TEST_CASE("grader attack: 4 GiB of memory and a fork bomb are held by limits, and nothing outlives the case") {
+  if (kSanitized) {
+    // A sanitizer reserves terabytes of address space: no memory limit there.
+    MESSAGE("sanitizer build: the memory limit is not applied, so it is not checked");
+    return;
+  }
+  check_both_ways("resources", "std::bad_alloc");
+}
+
+TEST_CASE("grader attack: as root, a case can neither kill the grader nor write results.json") {
+  AdoptOrphans adopt;
+  if (const auto graded = grade("kill-grader", As::kRoot)) {
+    check_no_points(*graded);
+  }
+}
+
+TEST_CASE("grader attack: as root, a case cannot replace the test programs") {
+  AdoptOrphans adopt;
+  const fs::path program = kAttacks / "overwrite-binaries" / "build" / "lessons" / "97_attack" / "test97_grade";
+  const auto before = fs::last_write_time(program);
+  if (const auto graded = grade("overwrite-binaries", As::kRoot)) {
+    check_no_points(*graded);
+    CHECK(fs::last_write_time(program) == before);
+  }
+}
+
+TEST_CASE("grader attack: files that reach into the tests are refused before they are compiled") {
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"refused-macro-header", "#undef CHECK"},
+      {"refused-test-cases", "#include of the test framework"},
+      {"refused-include-solution", "solutions/01_udp/udp.cpp"},
+      {"refused-constructor", "'__attribute__'"},
+      {"refused-extern-c", "extern \"C\""},
+  };
+  for (const auto& [attack, why] : refused) {
+    CAPTURE(attack);
+    check_attack(attack, As::kNormalUser, why);
+    // Never compiled: there is no program to run.
+    CHECK_FALSE(fs::exists(kAttacks / attack / "build" / "lessons" / "97_attack" / "test97_grade"));
+  }
+}
