@@ -1,6 +1,7 @@
 #include "lab/forked.hpp"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include "lab/error.hpp"
 #include "lab/io.hpp"
+#include "lab/stop.hpp"
 
 namespace lab {
 
@@ -55,17 +57,36 @@ ForkedChildren::~ForkedChildren() {
 }
 
 pid_t ForkedChildren::start(const std::function<int()>& body, bool die_with_parent) {
+  if (running() >= max_running_) {
+    for (Worker& worker : children_) {
+      reap(worker, false);  // some may have ended since; kept, so wait_all still reports them
+    }
+  }
+  if (running() >= max_running_) {
+    throw TooManyChildren(std::to_string(running()) + " worker processes already running, the most allowed");
+  }
   const pid_t parent = ::getpid();
   // Whatever sits in our stdio buffers would otherwise be copied into the
   // child and printed twice.
   std::fflush(nullptr);
   children_.reserve(children_.size() + 1);  // no allocation failure after the fork
+  // Every signal blocked across fork(2): otherwise a SIGTERM meant for the
+  // child could run our handler in the child before it has its own stop,
+  // and request the stop that parent and child still share.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    throw os_error("fork");
-  }
   if (pid == 0) {
+    give_child_its_own_stop();
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // what came meanwhile reaches the child's stop
     run_child(body, parent, die_with_parent);
+  }
+  const int fork_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) {
+    throw os_error(fork_error, "fork");
   }
   Worker worker;
   worker.pid = pid;
@@ -162,6 +183,16 @@ void ForkedChildren::stop_all(std::chrono::milliseconds grace) {
       }
     }
   }
+}
+
+std::vector<int> ForkedChildren::pidfds() const {
+  std::vector<int> fds;
+  for (const Worker& worker : children_) {
+    if (!worker.status) {
+      fds.push_back(worker.pidfd.get());
+    }
+  }
+  return fds;
 }
 
 std::size_t ForkedChildren::running() const {

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <grp.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
@@ -51,11 +54,53 @@ Pipe make_pipe() {
   ::_exit(127);
 }
 
+// The file execve(2) will run: `name` itself if it holds a '/', else the
+// first executable regular file of that name in $PATH. Done before fork,
+// because searching allocates; nullopt if there is none.
+std::optional<std::string> resolve_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) {
+    return name;
+  }
+  const char* path = std::getenv("PATH");
+  std::string_view directories = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (;;) {
+    const auto colon = directories.find(':');
+    const std::string_view directory = directories.substr(0, colon);
+    std::string candidate = (directory.empty() ? std::string(".") : std::string(directory)) + "/" + name;
+    struct stat info {};
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    if (colon == std::string_view::npos) {
+      return std::nullopt;
+    }
+    directories.remove_prefix(colon + 1);
+  }
+}
+
 // Everything between fork and exec must be async-signal-safe (the parent may
 // have other threads, whose locks the child inherits held): only system
-// calls here, no allocation. On failure it reports errno through `report`.
-[[noreturn]] void exec_child(char* const* argv, char* const* envp, const SpawnOptions& options,
-                             pid_t parent, int stdin_fd, int stdout_fd, int stderr_fd, int report) {
+// calls here, no allocation, execve and not execvpe. On failure it reports
+// errno through `report`.
+[[noreturn]] void exec_child(const char* program, char* const* argv, char* const* envp,
+                             const SpawnOptions& options, pid_t parent,
+                             int stdin_fd, int stdout_fd, int stderr_fd, int report) {
+  // Signals are still blocked (see spawn). Every handler of the parent goes
+  // back to the default before they are unblocked: a handler run here would
+  // act on the parent's behalf, e.g. request the stop the two still share.
+  struct sigaction defaults {};
+  defaults.sa_handler = SIG_DFL;
+  sigemptyset(&defaults.sa_mask);
+  for (int signal_number = 1; signal_number < NSIG; ++signal_number) {
+    struct sigaction current {};
+    if (signal_number != SIGKILL && signal_number != SIGSTOP &&
+        ::sigaction(signal_number, nullptr, &current) == 0 &&
+        (current.sa_handler != SIG_DFL || signal_number == SIGPIPE)) {
+      // SIGPIPE too, although ignored: the program starts with the defaults.
+      ::sigaction(signal_number, &defaults, nullptr);
+    }
+  }
   for (int fd : options.inherit) {
     const int flags = ::fcntl(fd, F_GETFD);
     if (flags < 0 || ::fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0) {
@@ -83,16 +128,10 @@ Pipe make_pipe() {
   if (options.new_process_group) {
     ::setpgid(0, 0);
   }
-  // Signal state survives exec: start the program with the defaults.
+  // The signal mask survives exec: start the program with nothing blocked.
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  struct sigaction defaults {};
-  defaults.sa_handler = SIG_DFL;
-  sigemptyset(&defaults.sa_mask);
-  for (int signal_number : {SIGPIPE, SIGINT, SIGTERM}) {
-    ::sigaction(signal_number, &defaults, nullptr);
-  }
   const std::array<int, 3> sources{stdin_fd, stdout_fd, stderr_fd};
   for (int target = 0; target < 3; ++target) {
     const int source = sources[static_cast<std::size_t>(target)];
@@ -111,7 +150,7 @@ Pipe make_pipe() {
     }
   }
   if (options.working_directory.empty() || ::chdir(options.working_directory.c_str()) == 0) {
-    ::execvpe(argv[0], argv, envp);
+    ::execve(program, argv, envp);
   }
   report_and_exit(report);
 }
@@ -142,6 +181,10 @@ std::string ExitStatus::to_string() const {
 Child Child::spawn(const std::vector<std::string>& argv, const SpawnOptions& options) {
   if (argv.empty()) {
     throw std::invalid_argument("Child::spawn: empty argv");
+  }
+  const std::optional<std::string> program = resolve_program(argv[0]);
+  if (!program) {
+    throw os_error(ENOENT, "exec " + argv[0]);
   }
   // Build argv and the environment before fork: no allocation after it.
   std::vector<char*> raw_argv;
@@ -196,13 +239,21 @@ Child Child::spawn(const std::vector<std::string>& argv, const SpawnOptions& opt
   const int stderr_fd = options.merge_stderr ? out.write_end.get()
                                              : (err.write_end ? err.write_end.get() : -1);
   const pid_t parent = ::getpid();
+  // Every signal blocked across fork: until the child has reset the
+  // handlers it inherited, a signal must wait rather than run one of them.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
-  if (pid < 0) {
-    throw os_error("fork");
-  }
   if (pid == 0) {
-    exec_child(raw_argv.data(), raw_env.data(), options, parent, stdin_fd, stdout_fd, stderr_fd,
-               report.write_end.get());
+    exec_child(program->c_str(), raw_argv.data(), raw_env.data(), options, parent,
+               stdin_fd, stdout_fd, stderr_fd, report.write_end.get());
+  }
+  const int fork_error = errno;
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (pid < 0) {
+    throw os_error(fork_error, "fork");
   }
   child.pid_ = pid;
   child.pidfd_.reset(open_pidfd(pid));

@@ -6,9 +6,12 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <cstring>
+#include <vector>
 #include <functional>
 
 #include "lab/error.hpp"
+#include "lab/program.hpp"
 
 namespace lab {
 
@@ -116,10 +119,45 @@ Fd udp_socket(int family) {
   return socket;
 }
 
-std::optional<Connection> accept_client(const Fd& listener, const StopSignal& stop) {
+namespace {
+
+bool is_out_of_resources(int error) {
+  return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM;
+}
+
+// Waits until the listener is readable; reaps `children` (if any) whenever
+// one of them ends meanwhile. Throws StopRequested.
+void wait_for_client(const Fd& listener, const StopSignal& stop, ForkedChildren* children) {
+  for (;;) {
+    std::vector<pollfd> entries{{listener.get(), POLLIN, 0}, {stop.fd(), POLLIN, 0}};
+    if (children != nullptr) {
+      for (const int pidfd : children->pidfds()) {
+        entries.push_back({pidfd, POLLIN, 0});
+      }
+    }
+    if (::poll(entries.data(), entries.size(), -1) < 0) {
+      if (errno == EINTR) {
+        continue;  // the stop eventfd, not errno, says whether to stop
+      }
+      throw os_error("poll");
+    }
+    if (entries[1].revents != 0) {
+      throw StopRequested{};
+    }
+    if (children != nullptr && entries.size() > 2) {
+      children->reap_finished();
+    }
+    if (entries[0].revents != 0) {
+      return;
+    }
+  }
+}
+
+std::optional<Connection> accept_next(const Fd& listener, const StopSignal& stop, ForkedChildren* children) {
+  bool starved = false;
   for (;;) {
     try {
-      wait_readable(listener.get(), stop);
+      wait_for_client(listener, stop, children);
     } catch (const StopRequested&) {
       return std::nullopt;
     }
@@ -128,15 +166,47 @@ std::optional<Connection> accept_client(const Fd& listener, const StopSignal& st
     connection.socket.reset(::accept4(listener.get(), connection.peer.get(),
                                       connection.peer.length_ptr(), SOCK_CLOEXEC));
     if (connection.socket) {
+      if (starved) {
+        warn("accept works again");
+      }
       return connection;
     }
     // accept(2): a connection may be aborted between poll and accept; also
     // retry the errors Linux passes on from the new socket (see "Error handling").
-    if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN || errno == EPROTO) {
+    const int error = errno;
+    if (error == EINTR || error == ECONNABORTED || error == EAGAIN || error == EPROTO) {
       continue;
     }
-    throw os_error("accept");
+    if (!is_out_of_resources(error)) {
+      throw os_error(error, "accept");
+    }
+    // The client is still in the backlog, so the listener stays readable:
+    // retrying at once would spin. Wait until a connection or a child has
+    // ended and given back what we lack; only a stop cuts the wait short.
+    if (!starved) {
+      warn("accept: {} ({}); retrying every {} ms", std::strerror(error), errno_name(error),
+           kAcceptBackoff.count());
+      starved = true;
+    }
+    pollfd entry{stop.fd(), POLLIN, 0};
+    if (::poll(&entry, 1, static_cast<int>(kAcceptBackoff.count())) > 0) {
+      return std::nullopt;
+    }
+    if (children != nullptr) {
+      children->reap_finished();
+    }
   }
+}
+
+}  // namespace
+
+std::optional<Connection> accept_client(const Fd& listener, const StopSignal& stop) {
+  return accept_next(listener, stop, nullptr);
+}
+
+std::optional<Connection> accept_client(const Fd& listener, const StopSignal& stop,
+                                        ForkedChildren& children) {
+  return accept_next(listener, stop, &children);
 }
 
 void set_receive_timeout(const Fd& socket, std::chrono::milliseconds timeout) {

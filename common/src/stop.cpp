@@ -1,5 +1,6 @@
 #include "lab/stop.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -29,6 +30,17 @@ void StopSignal::request() noexcept {
   errno = saved_errno;
 }
 
+void StopSignal::renew_in_child() noexcept {
+  // dup3 replaces the shared eventfd at the same number in one step, so any
+  // code that kept fd() polls the child's own from now on. If eventfd fails
+  // (no descriptor left) the child keeps the shared one: it cannot do better.
+  const int fresh = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fresh >= 0) {
+    ::dup3(fresh, fd_, O_CLOEXEC);
+    ::close(fresh);
+  }
+}
+
 bool StopSignal::requested() const noexcept {
   pollfd entry{fd_, POLLIN, 0};
   return ::poll(&entry, 1, 0) == 1;
@@ -52,6 +64,11 @@ StopSignal& process_stop() {
 }
 
 int stop_signal_number() noexcept { return g_stop_signal; }
+
+void give_child_its_own_stop() noexcept {
+  process_stop().renew_in_child();
+  g_stop_signal = 0;
+}
 
 void install_stop_handlers() {
   (void)process_stop();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lab/command.hpp"
+#include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
 #include "lab/program.hpp"
@@ -56,23 +57,22 @@ std::string reply_to(const std::string& line, const std::vector<std::string>& re
 }
 
 // One conversation: read, split into lines, answer each line.
-void converse(const lab::Fd& connection, std::chrono::seconds idle) {
+void converse(const lab::Fd& connection, lab::ClientClock& clock) {
   lab::sticky::LineSplitter splitter(lab::sticky::kMaxCommandLine);
   std::vector<std::string> reads;  // for the "reads" command
   std::size_t read_count = 0;
   for (;;) {
-    // Wait for bytes, or a stop (SIGINT/SIGTERM), or the idle timeout. A
-    // blocked recv alone could miss a signal that came just before it.
-    const bool readable = idle.count() == 0 ? lab::wait_readable(connection.get(), lab::process_stop())
-                                            : lab::wait_readable(connection.get(), lab::process_stop(), idle);
-    if (!readable) {
-      throw lab::TimeoutError(fmt::format("idle timeout: nothing received for {} s", idle.count()));
-    }
+    // Wait for bytes, or a stop (SIGINT/SIGTERM), or a deadline. A blocked
+    // recv alone could miss a signal that came just before it. The idle
+    // deadline alone would restart with every byte: a client sending one
+    // byte every second would hold us for ever, so the request has one too.
+    clock.wait_readable();
     const std::optional<std::string> chunk = lab::read_some(connection, kReadSize);
     if (!chunk) {
       splitter.finish();  // throws if the client left in the middle of a line
       return;
     }
+    clock.request_started();
     ++read_count;
     const std::string read = fmt::format("read #{}: {} bytes {}", read_count, chunk->size(), lab::preview(*chunk));
     lab::say("  {}", read);
@@ -87,11 +87,18 @@ void converse(const lab::Fd& connection, std::chrono::seconds idle) {
       lab::write_all(connection, fmt::format("error: {}\n", error.what()));
       throw;
     }
+    bool answered = false;
     for (const std::string& line : lines) {
       if (!line.empty()) {
         lab::say("  command {}", lab::preview(line));
+        // The socket's send timeout (ClientClock) bounds this write: a
+        // client that never reads cannot hold us here either.
         lab::write_all(connection, reply_to(line, reads));
+        answered = true;
       }
+    }
+    if (answered && chunk->back() == '\n') {
+      clock.request_done();  // nothing left half-sent: the next request gets its own time
     }
   }
 }
@@ -100,20 +107,22 @@ void converse(const lab::Fd& connection, std::chrono::seconds idle) {
 
 int main(int argc, char** argv) {
   lab::ProgramSpec spec = lab::server_spec(3, "remote-command server: one command per line, raw output back (no framing)");
-  spec.options.push_back({"idle-timeout", "SECONDS", "drop a client that sends nothing for this long (0: never)", "30"});
+  lab::add_deadline_options(spec, {std::chrono::seconds(10), std::chrono::seconds(30)});
   spec.details = "Commands: " + lab::allowed_command_names() + ", reads (this connection's reads).\n";
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
-    const auto idle = std::chrono::seconds(args.get_int("idle-timeout", 0, 86400));
+    const lab::ClientDeadlines deadlines = lab::deadline_options(args);
     const lab::Fd listener = lab::tcp_listen(args.endpoint());
     lab::announce_listening(listener);
     std::size_t served = 0;
     while (auto client = lab::accept_client(listener, lab::process_stop())) {
       ++served;
       lab::say("client {} connected", client->peer.to_string());
-      // One client at a time: a client that says nothing would hold the
-      // server for ever, so converse gives up after the idle timeout.
+      // One client at a time: a client that says nothing, trickles, or
+      // never reads its replies would hold the server for ever, and every
+      // other client with it. The deadlines (README, "Deadlines") drop it.
       try {
-        converse(client->socket, idle);
+        lab::ClientClock clock(client->socket, deadlines);
+        converse(client->socket, clock);
         lab::say("client {} left", client->peer.to_string());
       } catch (const lab::ProtocolError& error) {
         lab::say("client {} dropped: {}", client->peer.to_string(), error.what());

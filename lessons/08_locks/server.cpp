@@ -107,31 +107,52 @@ int main(int argc, char** argv) {
   spec.options.push_back({"tickets", "N", "tickets for sale at the start", "100"});
   spec.options.push_back({"file", "PATH", "the ticket file (default: a temporary file)", ""});
   spec.options.push_back({"race-us", "US", "widen the check-then-buy gap by this many microseconds", "2000"});
+  spec.options.push_back({"max-buyers", "N", "buyer processes at once; more clients are turned away", "64"});
+  spec.options.push_back({"idle-timeout", "SECONDS", "a buyer process ends when its client sends nothing for this long", "10"});
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
     const auto tickets = static_cast<int>(args.get_int("tickets", 0, 1'000'000));
     const std::chrono::microseconds race(args.get_int("race-us", 0, 1'000'000));
     const OfficeFile office(args.get("file"), tickets);
+    const auto max_buyers = static_cast<std::size_t>(args.get_int("max-buyers", 1, 4096));
+    const std::chrono::seconds idle(args.get_int("idle-timeout", 1, 86400));
 
     const lab::Fd listener = lab::tcp_listen(args.endpoint());
     lab::announce_listening(listener);
     lab::say("{} tickets in {}", tickets, office.path());
-    lab::ForkedChildren buyers;  // its destructor kills and reaps what is left
+    // Every client costs a process: at most `max_buyers` at once, so that a
+    // crowd of idle clients cannot use up our processes and descriptors.
+    lab::ForkedChildren buyers(max_buyers);  // its destructor kills and reaps what is left
     std::size_t served = 0;
-    while (auto client = lab::accept_client(listener, lab::process_stop())) {
-      buyers.reap_finished();  // no zombies pile up between clients
-      buyers.start([&] {
-        // The child has a copy of the listener; only the parent accepts.
-        // (The copy of `office` must not delete the file: see ~OfficeFile.)
-        const int fd = listener.get();
-        ::close(fd);
+    // This accept_client also reaps each buyer the moment it ends (it polls
+    // their pidfds): no zombie waits for the next client to come.
+    while (auto client = lab::accept_client(listener, lab::process_stop(), buyers)) {
+      try {
+        buyers.start([&] {
+          // The child has a copy of the listener; only the parent accepts.
+          // (The copy of `office` must not delete the file: see ~OfficeFile.)
+          const int fd = listener.get();
+          ::close(fd);
+          // A buyer that says nothing must not keep its process for ever.
+          lab::set_receive_timeout(client->socket, idle);
+          try {
+            return serve_buyer(client->socket, office.path(), race);
+          } catch (const std::system_error& error) {
+            lab::warn("{}: {}", client->peer.to_string(), error.what());
+            return 1;  // a reset: this client's problem only
+          }
+        });
+        ++served;
+      } catch (const std::exception& error) {
+        // TooManyChildren, or the system is short of processes or
+        // descriptors (fork: EAGAIN, pidfd_open: EMFILE): turn this one
+        // client away with a reason, and keep serving.
+        lab::say("{} turned away: {}", client->peer.to_string(), error.what());
         try {
-          return serve_buyer(client->socket, office.path(), race);
-        } catch (const std::system_error& error) {
-          lab::warn("{}: {}", client->peer.to_string(), error.what());
-          return 1;  // a reset: this client's problem only
+          lab::write_all(client->socket, "error: the office is full, try again later\n");
+        } catch (const std::system_error&) {
+          // Gone already: nobody to tell.
         }
-      });
-      ++served;
+      }
     }  // the parent's copy of the connection closes here; the child has its own
     buyers.stop_all(std::chrono::milliseconds(3000));
     lab::say("stopped after {} buyer connection(s); {} ticket(s) left", served,

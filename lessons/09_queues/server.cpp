@@ -21,8 +21,10 @@
 #include <cctype>
 #include <string>
 
+#include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/forked.hpp"
+#include "lab/io.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
@@ -62,7 +64,12 @@ std::string do_job(const std::string& job) {
 void close_in_child(const lab::Fd& fd) { ::close(fd.get()); }
 
 std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int workers,
-                         std::size_t capacity) {
+                         std::size_t capacity, lab::ClientDeadlines deadlines) {
+  // One client at a time: its whole conversation is one request, bounded by
+  // the request deadline; each read (in the feeder) and each write of a
+  // result by the idle deadline, so a silent or non-reading client is dropped.
+  lab::set_io_timeouts(connection, deadlines.idle);
+  const auto request_deadline = std::chrono::steady_clock::now() + deadlines.request;
   ProcessQueue jobs(capacity);
   ProcessQueue results(capacity);
   lab::ForkedChildren processes;  // killed and reaped if we leave early
@@ -103,7 +110,13 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
   for (;;) {
     // Wait for a result OR a stop request: a SIGTERM that came just before
     // a blocking read would otherwise be missed, and the read never end.
-    lab::wait_readable(results.read_end().get(), lab::process_stop());
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(request_deadline -
+                                                                    std::chrono::steady_clock::now());
+    if (deadlines.request.count() == 0) {
+      lab::wait_readable(results.read_end().get(), lab::process_stop());
+    } else if (left.count() <= 0 || !lab::wait_readable(results.read_end().get(), lab::process_stop(), left)) {
+      throw lab::TimeoutError("request timeout: not done within the --request-timeout");
+    }
     const auto result = results.get();
     if (!result) {
       break;
@@ -128,16 +141,18 @@ int main(int argc, char** argv) {
   lab::ProgramSpec spec = lab::server_spec(9, "job server: worker processes behind an inter-process queue");
   spec.options.push_back({"workers", "N", "worker processes per client", "4"});
   spec.options.push_back({"capacity", "BYTES", "each queue's pipe buffer", "65536"});
+  lab::add_deadline_options(spec, {std::chrono::seconds(10), std::chrono::seconds(30)});
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
     const auto workers = static_cast<int>(args.get_int("workers", 1, 64));
     const auto capacity = static_cast<std::size_t>(args.get_int("capacity", 4096, 1024 * 1024));
+    const lab::ClientDeadlines deadlines = lab::deadline_options(args);
     const lab::Fd listener = lab::tcp_listen(args.endpoint());
     lab::announce_listening(listener);
     std::size_t clients = 0;
     while (auto client = lab::accept_client(listener, lab::process_stop())) {
       const std::string peer = client->peer.to_string();
       try {
-        const std::size_t jobs = serve_client(listener, client->socket, workers, capacity);
+        const std::size_t jobs = serve_client(listener, client->socket, workers, capacity, deadlines);
         lab::say("{}: {} job(s) done by {} worker(s)", peer, jobs, workers);
         ++clients;
       } catch (const lab::ProtocolError& error) {

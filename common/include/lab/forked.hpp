@@ -16,7 +16,9 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "lab/fd.hpp"
@@ -24,9 +26,19 @@
 
 namespace lab {
 
+// start() refused: as many children as allowed are already running.
+class TooManyChildren : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class ForkedChildren {
  public:
-  ForkedChildren() = default;
+  static constexpr std::size_t kNoLimit = std::numeric_limits<std::size_t>::max();
+
+  // At most `max_running` children at once: a server caps what its clients
+  // can cost it in processes (and in the pidfd it holds for each).
+  explicit ForkedChildren(std::size_t max_running = kNoLimit) : max_running_(max_running) {}
   // Kills (SIGKILL) every child still running and reaps them all, so that a
   // failed test or an exception never leaves a worker or a zombie behind.
   ~ForkedChildren();
@@ -41,6 +53,11 @@ class ForkedChildren {
   // SIGTERM if this process dies (PR_SET_PDEATHSIG). Call it only while
   // this process has a single thread: after fork(2) in a threaded process
   // the child may only call async-signal-safe functions.
+  //
+  // Signals are blocked across the fork, and the child gets its own
+  // process_stop() before they are unblocked: SIGTERM to a child stops that
+  // child (its body sees lab::StopRequested), never this process.
+  // Throws TooManyChildren if `max_running` children are still running.
   pid_t start(const std::function<int()>& body, bool die_with_parent = true);
 
   // Waits until every child has ended; their statuses in start order.
@@ -57,6 +74,11 @@ class ForkedChildren {
   void stop_all(std::chrono::milliseconds grace);
 
   [[nodiscard]] std::size_t running() const;
+  [[nodiscard]] std::size_t max_running() const noexcept { return max_running_; }
+  // The pidfds of the children not yet reaped, for poll(2): each becomes
+  // readable when its child ends (then call reap_finished). A reaped child
+  // holds no descriptor.
+  [[nodiscard]] std::vector<int> pidfds() const;
   [[nodiscard]] std::size_t size() const noexcept { return children_.size(); }
 
  private:
@@ -70,6 +92,7 @@ class ForkedChildren {
   void reap(Worker& worker, bool block);
 
   std::vector<Worker> children_;
+  std::size_t max_running_;
 };
 
 }  // namespace lab

@@ -23,6 +23,11 @@ class StopSignal {
   // The eventfd, for poll(2). Readable once stop is requested.
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
+  // In a child just forked: a fresh eventfd under the same descriptor
+  // number. After fork(2) both processes share the eventfd (one open file
+  // description), so a stop requested in either would stop both.
+  void renew_in_child() noexcept;
+
  private:
   int fd_;
 };
@@ -37,6 +42,12 @@ StopSignal& process_stop();
 // handlers are installed without SA_RESTART: a blocked read returns EINTR,
 // and the I/O helpers then throw StopRequested if a stop was requested.
 void install_stop_handlers();
+
+// In a child forked from a program with install_stop_handlers(): its own
+// process_stop(), not requested, so that SIGINT/SIGTERM to the child stop
+// the child only. Call it with SIGINT and SIGTERM blocked (they stay pending
+// and reach the fresh stop once unblocked). ForkedChildren does this.
+void give_child_its_own_stop() noexcept;
 
 // The signal that triggered process_stop(), or 0.
 [[nodiscard]] int stop_signal_number() noexcept;
