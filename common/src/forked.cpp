@@ -1,5 +1,6 @@
 #include "lab/forked.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -65,6 +66,13 @@ pid_t ForkedChildren::start(const std::function<int()>& body, bool die_with_pare
   if (running() >= max_running_) {
     throw TooManyChildren(std::to_string(running()) + " worker processes already running, the most allowed");
   }
+  // The child's pidfd needs a descriptor: hold one now, so that a process
+  // short of descriptors fails here, before a child exists, and never after
+  // the child has started its work (and, for a server, answered its client).
+  Fd reserved{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
+  if (!reserved) {
+    throw os_error("open /dev/null (a descriptor for the child's pidfd)");
+  }
   const pid_t parent = ::getpid();
   // Whatever sits in our stdio buffers would otherwise be copied into the
   // child and printed twice.
@@ -79,6 +87,7 @@ pid_t ForkedChildren::start(const std::function<int()>& body, bool die_with_pare
   ::pthread_sigmask(SIG_SETMASK, &all, &previous);
   const pid_t pid = ::fork();
   if (pid == 0) {
+    reserved.reset();
     give_child_its_own_stop();
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);  // what came meanwhile reaches the child's stop
     run_child(body, parent, die_with_parent);
@@ -90,6 +99,7 @@ pid_t ForkedChildren::start(const std::function<int()>& body, bool die_with_pare
   }
   Worker worker;
   worker.pid = pid;
+  reserved.reset();  // its number is free again, for the pidfd
   worker.pidfd = Fd{open_pidfd(pid)};
   if (!worker.pidfd) {
     const std::system_error error = os_error("pidfd_open");

@@ -273,7 +273,9 @@ TEST_CASE("08: with few descriptors, a crowd of idle clients neither ends the se
   }
   for (lab::Fd& client : crowd) {
     const std::string reply = read_until(client, "\n", 10s);
-    answered += reply == "left 100\n" || reply == "error: the office is full, try again later\n" ? 1 : 0;
+    const bool expected = reply == "left 100\n" || reply == "error: the office is full, try again later\n";
+    CHECK_MESSAGE(expected, "reply: '", reply, "'");
+    answered += expected ? 1 : 0;
     client.reset();
   }
   CHECK(answered == crowd.size());

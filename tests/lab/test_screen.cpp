@@ -77,7 +77,7 @@ TEST_CASE("screen: includes stay inside the lesson, the lab's library and the st
   CHECK(!screen("a.cpp", "#  include_next <string>\n#include <tests/x.cpp>\n").empty());
 }
 
-TEST_CASE("screen: attributes, asm, token pasting, _Pragma and extern \"C\" are refused; words in strings are not") {
+TEST_CASE("screen: attributes, asm, token pasting, _Pragma and extern \"C\" are refused, words in strings are not") {
   CHECK(!screen("a.cpp", "__attribute__((constructor)) static void f() {}\n").empty());
   CHECK(!screen("a.cpp", "[[gnu::constructor]] static void f() {}\n").empty());
   CHECK(!screen("a.cpp", "#define J(a, b) a##b\n").empty());
