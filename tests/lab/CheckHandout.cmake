@@ -2,7 +2,7 @@
 # configures and builds on its own, whose grader works (every case failing on
 # the stubs, hidden tests included), and whose test preset says plainly that
 # the project's own suite needs the solutions.
-file(REMOVE_RECURSE "${HANDOUT}")
+file(REMOVE_RECURSE "${HANDOUT}" "${HANDOUT}-hidden")
 
 function(step)
   execute_process(COMMAND ${ARGN} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status)
@@ -40,16 +40,24 @@ if(NOT step_out MATCHES "not implemented: exercise 01")
   message(FATAL_ERROR "lab run 01 --mine in the handout did not reach the student's stub:\n${step_out}")
 endif()
 
-# Hidden tests from outside the repository, with their own points.
-step("${build}/lab" grade 01 --extra "${EXTRA}")
+# Hidden tests from outside the repository, with their own points. A copy:
+# graded as root, the grader makes the hidden tests' folder its own alone.
+file(COPY "${EXTRA}/" DESTINATION "${HANDOUT}-hidden")
+step("${build}/lab" grade 01 --extra "${HANDOUT}-hidden" --json "${HANDOUT}-results.json")
 if(NOT step_out MATCHES "01.h hidden tests" OR NOT step_out MATCHES "0.00 / 12")
   message(FATAL_ERROR "lab grade --extra did not grade the hidden tests:\n${step_out}")
 endif()
+# Gradescope shows a hidden test's result only once the grades are published.
+file(READ "${HANDOUT}-results.json" results)
+if(NOT results MATCHES "\"01.h hidden: uppercase leaves digits alone\"[^}]*\"visibility\": \"after_published\"")
+  message(FATAL_ERROR "the hidden test is not marked after_published in results.json:\n${results}")
+endif()
+file(REMOVE "${HANDOUT}-results.json")
 
 step(${CMAKE_CTEST_COMMAND} --test-dir "${build}" -LE "grade|bench")
 if(step_status EQUAL 0 OR NOT step_out MATCHES "needs the reference solutions")
   message(FATAL_ERROR "the handout's own-suite tests do not say they need solutions/:\n${step_out}")
 endif()
 
-file(REMOVE_RECURSE "${HANDOUT}")
+file(REMOVE_RECURSE "${HANDOUT}" "${HANDOUT}-hidden")
 message(STATUS "handout: configures, builds, grades (with hidden tests) and runs without solutions/")
