@@ -44,7 +44,11 @@ struct Job {
   fs::path executable;
   std::string name;
   bool extra = false;
+  bool thread_sanitizer = false;  // the ThreadSanitizer build of the case
 };
+
+constexpr std::string_view kTsanSuffix = " (under ThreadSanitizer)";
+constexpr std::string_view kTsanOptions = "halt_on_error=1:second_deadlock_stack=1";
 
 std::string exercise_of(const std::string& case_name) { return case_name.substr(0, case_name.find(' ')); }
 
@@ -178,7 +182,8 @@ Sandbox prepare_sandbox(const GradeOptions& options) {
   return sandbox;
 }
 
-std::vector<std::pair<int, rlim_t>> limits_for(const Lesson& lesson, int timeout, const Sandbox& sandbox) {
+std::vector<std::pair<int, rlim_t>> limits_for(const Lesson& lesson, int timeout, bool sanitized,
+                                               const Sandbox& sandbox) {
   const Limits& limits = lesson.limits;
   constexpr rlim_t kMiB = 1024 * 1024;
   std::vector<std::pair<int, rlim_t>> result{
@@ -188,7 +193,7 @@ std::vector<std::pair<int, rlim_t>> limits_for(const Lesson& lesson, int timeout
       {RLIMIT_NPROC, static_cast<rlim_t>(sandbox.own_processes + limits.processes)},
       {RLIMIT_CORE, 0},
   };
-  if (!sandbox.sanitized) {
+  if (!sanitized) {
     result.emplace_back(RLIMIT_AS, static_cast<rlim_t>(limits.memory_mb) * kMiB);
   }
   return result;
@@ -247,14 +252,66 @@ std::string check_verdict(const Fd& socket, const std::string& secret, const std
   return body.empty() ? "no case of that name ran" : "a different set of cases ran: " + body.substr(0, 200);
 }
 
+// A ThreadSanitizer report, shortened: its WARNING line, each access with
+// its first frames and those in the lesson's own files (where the race is),
+// and its SUMMARY; paths from lessons/ on, without the program's offsets.
+std::string sanitizer_report(const std::string& output) {
+  const auto start = output.find("WARNING: ThreadSanitizer:");
+  if (start == std::string::npos) {
+    return "";
+  }
+  std::istringstream lines(output.substr(start));
+  std::string line;
+  std::string text;
+  int frames_in_access = 0;
+  int taken = 0;
+  bool taken_accesses_done = false;
+  while (std::getline(lines, line) && taken < 16) {
+    const auto hash = line.find('#');
+    const bool frame = hash != std::string::npos && line.find_first_not_of(' ') == hash;
+    if (text.empty()) {
+      text = line;
+    } else if (line.find("SUMMARY: ThreadSanitizer") != std::string::npos) {
+      text += "\n" + line;
+      break;
+    } else if (line.rfind("  Location", 0) == 0 || line.rfind("  Mutex", 0) == 0 ||
+               line.rfind("  Thread", 0) == 0) {
+      frames_in_access = 1 << 20;  // where things were created: not where the race is
+      taken_accesses_done = true;
+    } else if (taken_accesses_done) {
+      continue;
+    } else if (frame) {
+      const bool ours = line.find("lessons/") != std::string::npos;
+      if (ours || frames_in_access < 2) {
+        std::string shown = line;
+        if (const auto at = shown.find(" /"); at != std::string::npos && ours) {
+          shown.erase(at + 1, shown.find("lessons/") - at - 1);
+        }
+        if (const auto offset = shown.rfind(" ("); offset != std::string::npos && shown.back() == ')') {
+          shown.erase(offset);
+        }
+        text += "\n" + shown;
+        ++taken;
+      }
+      ++frames_in_access;
+    } else if (!line.empty() && line.find_first_not_of(' ') == 2) {  // "  Write of size 1 at ... by thread T8:"
+      text += "\n" + line;
+      frames_in_access = 0;
+      ++taken;
+    }
+  }
+  return text;
+}
+
 void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbox, CaseResult& result) {
-  const int timeout = options.timeout_seconds.value_or(job.lesson->timeout_seconds);
+  // ThreadSanitizer slows a program down several times.
+  const int timeout = options.timeout_seconds.value_or(job.lesson->timeout_seconds) * (job.thread_sanitizer ? 3 : 1);
   result.lesson_dir = job.lesson->dir;
   result.exercise = exercise_of(job.name);
-  result.name = job.name;
+  result.name = job.name + std::string(job.thread_sanitizer ? kTsanSuffix : "");
   result.extra = job.extra;
-  result.rerun = shell_quote(display_path(job.executable)) + " " +
-                 shell_quote("--test-case=" + filter_for(job.name));
+  result.rerun = std::string(job.thread_sanitizer ? "TSAN_OPTIONS=" + std::string(kTsanOptions) + " " : "") +
+                 shell_quote(display_path(job.executable)) + " " + shell_quote("--test-case=" + filter_for(job.name));
   const auto started = Clock::now();
 
   std::array<int, 2> ends{};
@@ -275,7 +332,10 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   spawn.working_directory = job.executable.parent_path().string();
   spawn.environment = {{"LAB_VERDICT_FD", std::to_string(theirs.get())}};
   spawn.inherit = {theirs.get()};
-  spawn.limits = limits_for(*job.lesson, timeout, sandbox);
+  spawn.limits = limits_for(*job.lesson, timeout, sandbox.sanitized || job.thread_sanitizer, sandbox);
+  if (job.thread_sanitizer) {
+    spawn.environment.emplace_back("TSAN_OPTIONS", std::string(kTsanOptions));
+  }
   spawn.user = sandbox.user;
   Child child = Child::spawn({sandbox.lab_tool.string(), "_case", std::to_string(timeout * 1000), "--",
                               job.executable.string(), "--test-case=" + filter_for(job.name),
@@ -323,6 +383,9 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
     result.outcome = Outcome::kFailed;
     result.message = "the case ended without reporting a result (" + status->to_string() +
                      "): did an exercise call exit(), _exit() or quick_exit()?";
+  } else if (const std::string race = sanitizer_report(result.output); !race.empty()) {
+    result.outcome = Outcome::kFailed;
+    result.message = race;
   } else {
     result.outcome = Outcome::kFailed;
     result.message = first_failure(result.output);
@@ -332,45 +395,92 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   }
 }
 
-// Builds the test executables of `lessons`; returns the lessons whose build failed
-// with the first compiler error of each.
-std::map<std::string, std::string> build(const GradeOptions& options, const std::vector<const Lesson*>& lessons,
+// The compiler's first error: its "file:line:col: error:" line with the
+// source line and caret under it, paths shortened; or the build's first
+// line that says error, if no compiler said it.
+std::string first_compiler_error(const std::string& output) {
+  std::vector<std::string> lines;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    lines.push_back(line);
+  }
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const auto at = lines[i].find(": error: ");
+    if (at == std::string::npos || lines[i].rfind("/usr/bin/", 0) == 0) {
+      continue;
+    }
+    const auto slash = lines[i].rfind('/', at);
+    std::string text = slash == std::string::npos ? lines[i] : lines[i].substr(slash + 1);
+    // The source line and the caret (and a fix-it line), indented by the compiler.
+    for (std::size_t k = i + 1; k < lines.size() && k <= i + 3; ++k) {
+      if (lines[k].empty() || lines[k].find(": note: ") != std::string::npos ||
+          lines[k].find(": error: ") != std::string::npos || lines[k].find(": warning: ") != std::string::npos ||
+          lines[k].find(": In ") != std::string::npos) {
+        break;
+      }
+      text += "\n" + lines[k];
+    }
+    return text;
+  }
+  for (const auto& line : lines) {
+    if (line.find("error") != std::string::npos && line.rfind("/usr/bin/", 0) != 0 &&
+        line.rfind("FAILED:", 0) != 0) {
+      return line;
+    }
+  }
+  return "the build failed";
+}
+
+// Builds the test executables of `lessons` in `build_dir`; returns the
+// lessons whose build failed, with the first compiler error of each.
+std::map<std::string, std::string> build(const fs::path& build_dir, const std::vector<const Lesson*>& lessons,
                                          const std::string& variant) {
   std::map<std::string, std::string> failed;
-  std::vector<std::string> all{"cmake", "--build", options.build_dir.string(), "--target"};
+  std::vector<std::string> all{"cmake", "--build", build_dir.string(), "--target"};
   for (const Lesson* lesson : lessons) {
     all.push_back("test" + lesson->number + "_" + variant);
     if (lesson->extra) {
       all.push_back("test" + lesson->number + "_extra");
     }
   }
-  fmt::print(stderr, "building...\n");
-  if (run_command(all).status.success()) {
+  if (lessons.empty() || run_command(all).status.success()) {
     return failed;
   }
   // Find which lessons do not compile, so that the others are still graded.
   for (const Lesson* lesson : lessons) {
-    std::vector<std::string> one{"cmake", "--build", options.build_dir.string(), "--target",
+    std::vector<std::string> one{"cmake", "--build", build_dir.string(), "--target",
                                  "test" + lesson->number + "_" + variant};
     if (lesson->extra) {
       one.push_back("test" + lesson->number + "_extra");
     }
     const Result result = run_command(one);
     if (!result.status.success()) {
-      std::istringstream lines(result.output);
-      std::string line;
-      std::string first_error = "the build failed";
-      while (std::getline(lines, line)) {
-        if (line.find("error") != std::string::npos) {
-          first_error = line;
-          break;
-        }
-      }
-      failed[lesson->dir] = first_error;
+      failed[lesson->dir] = first_compiler_error(result.output);
     }
   }
   return failed;
 }
+
+// The ThreadSanitizer build the grader keeps beside the build it grades,
+// configured once, then brought up to date like the other; nullopt if it
+// cannot be configured (the reason is printed).
+std::optional<fs::path> thread_sanitizer_build(const GradeOptions& options) {
+  const fs::path dir = options.build_dir / "tsan-grade";
+  if (!options.build) {
+    return fs::exists(dir / "CMakeCache.txt") ? std::optional(dir) : std::nullopt;
+  }
+  fmt::print(stderr, "building the ThreadSanitizer build of the lessons with threads ({})...\n", display_path(dir));
+  const Result configured = run_command({"cmake", "-S", options.source_dir.string(), "-B", dir.string(), "-G",
+                                         "Ninja", "-DCMAKE_BUILD_TYPE=Debug", "-DLAB_SANITIZER=thread",
+                                         "-DLAB_EXTRA_TESTS=" + options.extra_dir.string()});
+  if (!configured.status.success()) {
+    fmt::print(stderr, "{}\nlab: cannot configure {}: graded without ThreadSanitizer\n", configured.output,
+               display_path(dir));
+    return std::nullopt;
+  }
+  return dir;
+}
+
 
 void assign_points(GradeReport& report) {
   std::map<std::string, int> cases_per_exercise;
@@ -491,8 +601,26 @@ GradeReport grade(const GradeOptions& options) {
       selected.push_back(&lesson);
     }
   }
-  const auto broken = options.build ? build(options, selected, options.variant)
+  if (options.build) {
+    fmt::print(stderr, "building...\n");
+  }
+  const auto broken = options.build ? build(options.build_dir, selected, options.variant)
                                     : std::map<std::string, std::string>{};
+  // The lessons graded a second time under ThreadSanitizer, and where.
+  std::vector<const Lesson*> with_tsan;
+  for (const Lesson* lesson : selected) {
+    if (options.thread_sanitizer && lesson->sanitize == "thread" && !broken.contains(lesson->dir)) {
+      with_tsan.push_back(lesson);
+    }
+  }
+  std::optional<fs::path> tsan_dir;
+  std::map<std::string, std::string> tsan_broken;
+  if (!with_tsan.empty()) {
+    tsan_dir = thread_sanitizer_build(options);
+    if (tsan_dir && options.build) {
+      tsan_broken = build(*tsan_dir, with_tsan, options.variant);
+    }
+  }
   for (const Lesson* lesson : selected) {
     const std::string rebuild = "cmake --build " + shell_quote(display_path(options.build_dir)) +
                                 " --target test" + lesson->number + "_" + options.variant;
@@ -527,6 +655,27 @@ GradeReport grade(const GradeOptions& options) {
       continue;
     }
     jobs.insert(jobs.end(), lesson_jobs.begin(), lesson_jobs.end());
+    // The same cases again, built with ThreadSanitizer: a data race fails them.
+    if (!tsan_dir || std::find(with_tsan.begin(), with_tsan.end(), lesson) == with_tsan.end()) {
+      continue;
+    }
+    for (const Job& plain : lesson_jobs) {
+      Job job = plain;
+      job.thread_sanitizer = true;
+      job.executable = *tsan_dir / plain.executable.lexically_relative(options.build_dir);
+      if (const auto found = tsan_broken.find(lesson->dir); found != tsan_broken.end()) {
+        CaseResult result;
+        result.lesson_dir = lesson->dir;
+        result.exercise = exercise_of(job.name);
+        result.name = job.name + std::string(kTsanSuffix);
+        result.outcome = Outcome::kNotBuilt;
+        result.message = "does not compile with ThreadSanitizer: " + found->second;
+        result.extra = job.extra;
+        report.cases.push_back(result);
+      } else if (fs::exists(job.executable)) {
+        jobs.push_back(job);
+      }
+    }
   }
 
   const Sandbox sandbox = prepare_sandbox(options);

@@ -17,6 +17,7 @@ struct GradeOptions {
   std::vector<std::string> lessons;   // "01", "02"; empty: every lesson
   std::string variant = "grade";      // "grade" (the student's files) or "reference"
   bool build = true;                  // rebuild what changed first
+  bool thread_sanitizer = true;       // also grade `sanitize: thread` lessons under ThreadSanitizer
   unsigned jobs = 2;
   std::optional<int> timeout_seconds; // overrides every lesson's
   std::filesystem::path extra_dir;    // an instructor's hidden tests (already configured)

@@ -50,6 +50,7 @@ commands:
       --hidden-visibility V     Gradescope visibility of --extra tests (default: after_published)
       --reference               grade the reference solutions instead
       --no-build                do not rebuild first
+      --no-tsan                 skip the second run under ThreadSanitizer (lessons with threads)
       --no-save                 do not update the progress that `lab list` shows
   hint NN                     the next hint for lesson NN's first unsolved exercise
   handout DIR                 write a copy of the lab without solutions/ to DIR
@@ -213,6 +214,8 @@ int command_grade(const Context& context, const std::vector<std::string>& args) 
       options.variant = "reference";
     } else if (word == "--no-build") {
       options.build = false;
+    } else if (word == "--no-tsan") {
+      options.thread_sanitizer = false;
     } else if (word == "--no-save") {
       save = false;
     } else if (!word.empty() && word[0] == '-') {

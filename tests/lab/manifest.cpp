@@ -126,6 +126,11 @@ Lesson load_lesson(const std::filesystem::path& manifest, const std::string& dir
         fail("run-mode is 'pair' or 'client-only'");
       }
       lesson.run_mode = value;
+    } else if (key == "sanitize") {
+      if (value != "thread") {
+        fail("sanitize is 'thread' (ThreadSanitizer)");
+      }
+      lesson.sanitize = value;
     } else if (key == "run-input") {
       lesson.client_input.push_back(value);
     } else {

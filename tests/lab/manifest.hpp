@@ -42,6 +42,9 @@ struct Lesson {
   std::string run_mode = "pair";
   bool extra = false;  // an instructor's hidden-test lesson entry
   Limits limits;
+  // "thread": its cases are graded a second time built with ThreadSanitizer,
+  // so that a data race costs points (lessons with threads and locks).
+  std::string sanitize;
 };
 
 // Parses one manifest. Throws std::runtime_error naming the file and line.

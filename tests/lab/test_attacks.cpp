@@ -190,3 +190,28 @@ TEST_CASE("grader attack: files that reach into the tests are refused before the
     CHECK_FALSE(fs::exists(kAttacks / attack / "build" / "lessons" / "97_attack" / "test97_grade"));
   }
 }
+
+TEST_CASE("grader: a data race costs points in a `sanitize: thread` lesson, with ThreadSanitizer's report") {
+  if (kSanitized) {
+    MESSAGE("sanitizer build: the race fixture is built only in plain builds");
+    return;
+  }
+  AdoptOrphans adopt;
+  const fs::path race = LAB_RACE;
+  const ResultsFolder folder(std::nullopt);
+  const fs::path json = folder.path() / "results.json";
+  const auto result = lab_tool({"--source-dir", (race / "source").string(), "--build-dir", (race / "build").string(),
+                                "grade", "--no-build", "--no-save", "--json", json.string()});
+  INFO(result.describe());
+  CHECK(result.status == lab::ExitStatus{1, 0});
+  const std::string text = read_file(json);
+  REQUIRE(JsonChecker(text).valid());
+  // The plain run passes (the race changes no result); the second fails.
+  CHECK(count(text, "\"status\": \"passed\"") == 1);
+  CHECK(count(text, "\"status\": \"failed\"") == 1);
+  CHECK(json_number(text, "score") == doctest::Approx(1.0));
+  CHECK(result.out.find("failed 96.1 two threads set the answer (under ThreadSanitizer)") != std::string::npos);
+  CHECK(result.out.find("WARNING: ThreadSanitizer: data race") != std::string::npos);
+  CHECK(result.out.find("race.cpp:") != std::string::npos);
+  CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
+}
