@@ -28,7 +28,9 @@ namespace {
 // MSG_NOSIGNAL: SIGPIPE could kill the program. So that is never assumed.
 class SocketMemory {
  public:
-  [[nodiscard]] bool was_socket(int fd) const noexcept { return tracked(fd) && sockets_[static_cast<std::size_t>(fd)]; }
+  [[nodiscard]] bool was_socket(int fd) const noexcept {
+    return tracked(fd) && sockets_[static_cast<std::size_t>(fd)];
+  }
   void set(int fd, bool socket) noexcept {
     if (tracked(fd)) {
       sockets_[static_cast<std::size_t>(fd)] = socket;
@@ -36,7 +38,8 @@ class SocketMemory {
   }
 
  private:
-  static constexpr int kTrackedDescriptors = 1024;  // the usual RLIMIT_NOFILE; above it, ask every time
+  static constexpr int kTrackedDescriptors =
+      1024;  // the usual RLIMIT_NOFILE; above it, ask every time
   static bool tracked(int fd) noexcept { return fd >= 0 && fd < kTrackedDescriptors; }
   std::bitset<kTrackedDescriptors> sockets_;
 };

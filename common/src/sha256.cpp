@@ -65,15 +65,16 @@ void compress_portable(detail::Sha256State& state, const std::uint8_t* blocks,
       schedule[t] = load_big_endian(blocks + 4 * t);
     }
     for (std::size_t t = 16; t < 64; ++t) {
-      schedule[t] = small_sigma1(schedule[t - 2]) + schedule[t - 7] + small_sigma0(schedule[t - 15]) +
-                    schedule[t - 16];
+      schedule[t] = small_sigma1(schedule[t - 2]) + schedule[t - 7] +
+                    small_sigma0(schedule[t - 15]) + schedule[t - 16];
     }
 
     // Steps 2-3: 64 rounds over the eight working variables a..h.
     std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
     std::uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
     for (std::size_t t = 0; t < 64; ++t) {
-      const std::uint32_t t1 = h + big_sigma1(e) + choose(e, f, g) + kSha256RoundConstants[t] + schedule[t];
+      const std::uint32_t t1 =
+          h + big_sigma1(e) + choose(e, f, g) + kSha256RoundConstants[t] + schedule[t];
       const std::uint32_t t2 = big_sigma0(a) + majority(a, b, c);
       h = g;
       g = f;
@@ -117,7 +118,9 @@ std::atomic<const detail::Sha256Engine*>& active_engine() noexcept {
 
 namespace detail {
 
-const Sha256Engine& portable_sha256_engine() noexcept { return kPortableEngine; }
+const Sha256Engine& portable_sha256_engine() noexcept {
+  return kPortableEngine;
+}
 
 const Sha256Engine* accelerated_sha256_engine() noexcept {
   // At most one of them exists in a given build: each is compiled only for
@@ -135,7 +138,9 @@ const Sha256Engine& active_sha256_engine() noexcept {
 ScopedSha256Engine::ScopedSha256Engine(const Sha256Engine& engine) noexcept
     : previous_(active_engine().exchange(&engine)) {}
 
-ScopedSha256Engine::~ScopedSha256Engine() { active_engine().store(previous_); }
+ScopedSha256Engine::~ScopedSha256Engine() {
+  active_engine().store(previous_);
+}
 
 }  // namespace detail
 
@@ -157,7 +162,8 @@ void Sha256::update(std::span<const std::uint8_t> bytes) noexcept {
   // First top up a partial block left over from the previous call.
   if (pending_size_ > 0) {
     const std::size_t taken = std::min(kBlockSize - pending_size_, bytes.size());
-    std::copy_n(bytes.begin(), taken, pending_.begin() + static_cast<std::ptrdiff_t>(pending_size_));
+    std::copy_n(bytes.begin(), taken,
+                pending_.begin() + static_cast<std::ptrdiff_t>(pending_size_));
     pending_size_ += taken;
     bytes = bytes.subspan(taken);
     if (pending_size_ < kBlockSize) {

@@ -68,7 +68,8 @@ LAB_SHA256_TARGET void compress_arm(Sha256State& state, const std::uint8_t* bloc
 
       // W[t+16..t+19]: su0 adds sigma0 of the words after w0's, su1 adds
       // W[t-7..] and sigma1. The schedule ends at W[63].
-      const uint32x4_t next = t + 16 < 64 ? vsha256su1q_u32(vsha256su0q_u32(w0, w1), w2, w3) : vdupq_n_u32(0);
+      const uint32x4_t next =
+          t + 16 < 64 ? vsha256su1q_u32(vsha256su0q_u32(w0, w1), w2, w3) : vdupq_n_u32(0);
       w0 = w1;
       w1 = w2;
       w2 = w3;
@@ -96,7 +97,9 @@ const Sha256Engine* arm_sha256_engine() noexcept {
 
 #else
 
-const Sha256Engine* arm_sha256_engine() noexcept { return nullptr; }
+const Sha256Engine* arm_sha256_engine() noexcept {
+  return nullptr;
+}
 
 #endif
 

@@ -65,7 +65,8 @@ LAB_SHA256_TARGET void store_lanes(void* to, __m128i lanes) noexcept {
 // big-endian and x86 is little-endian, so reverse the bytes in each 32-bit
 // lane with one byte shuffle (pshufb): output byte n takes input byte mask[n].
 LAB_SHA256_TARGET __m128i load_big_endian_words(const std::uint8_t* bytes) noexcept {
-  const __m128i reverse_each_word = _mm_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
+  const __m128i reverse_each_word =
+      _mm_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
   return _mm_shuffle_epi8(load_lanes(bytes), reverse_each_word);
 }
 
@@ -91,11 +92,14 @@ LAB_SHA256_TARGET __m128i next_four_words(__m128i w0, __m128i w1, __m128i w2, __
 // not return the new (C, D, G, H) because after two rounds they simply are
 // the old A, B, E, F (c takes b, b takes a, ...). So each call's result goes
 // into the other register, and after two calls they are back in place.
-LAB_SHA256_TARGET void four_rounds(__m128i& abef, __m128i& cdgh, __m128i words, std::size_t t) noexcept {
+LAB_SHA256_TARGET void four_rounds(__m128i& abef, __m128i& cdgh, __m128i words,
+                                   std::size_t t) noexcept {
   const __m128i words_plus_constants = _mm_add_epi32(words, load_lanes(&kSha256RoundConstants[t]));
-  cdgh = _mm_sha256rnds2_epu32(cdgh, abef, words_plus_constants);  // rounds t, t+1: cdgh is the new abef
-  const __m128i upper_two = _mm_shuffle_epi32(words_plus_constants, 0x0e);  // lanes 2, 3 moved to 0, 1
-  abef = _mm_sha256rnds2_epu32(abef, cdgh, upper_two);  // rounds t+2, t+3: back in place
+  // Rounds t and t+1; now `cdgh` holds the new A, B, E, F.
+  cdgh = _mm_sha256rnds2_epu32(cdgh, abef, words_plus_constants);
+  // Rounds t+2 and t+3, with lanes 2 and 3 moved down; now both are back in place.
+  const __m128i upper_two = _mm_shuffle_epi32(words_plus_constants, 0x0e);
+  abef = _mm_sha256rnds2_epu32(abef, cdgh, upper_two);
 }
 
 LAB_SHA256_TARGET void compress_x86(Sha256State& state, const std::uint8_t* blocks,
@@ -156,7 +160,9 @@ const Sha256Engine* x86_sha256_engine() noexcept {
 
 #else
 
-const Sha256Engine* x86_sha256_engine() noexcept { return nullptr; }
+const Sha256Engine* x86_sha256_engine() noexcept {
+  return nullptr;
+}
 
 #endif
 

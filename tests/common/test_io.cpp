@@ -154,7 +154,8 @@ TEST_CASE("a reset connection is an error, not an end of stream") {
   auto server = lab::accept_client(listener, stop);
   REQUIRE(server);
   const linger abort_on_close{1, 0};  // close sends RST instead of FIN
-  REQUIRE(::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close) == 0);
+  REQUIRE(::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort_on_close,
+                       sizeof abort_on_close) == 0);
   client.reset();
   try {
     (void)lab::read_some(server->socket, 10);
@@ -204,7 +205,9 @@ std::pair<lab::Fd, lab::Fd> make_pipe() {
   return {lab::Fd(ends[0]), lab::Fd(ends[1])};
 }
 
-bool starts_with(const std::string& text, std::string_view prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 }  // namespace
 
@@ -215,13 +218,15 @@ TEST_CASE("write_all names the call that failed: write for a pipe, send for a so
   auto [pipe_read, pipe_write] = make_pipe();
   pipe_read.reset();
   std::error_code code;
-  const std::string pipe_error = system_error_of([&pipe_write = pipe_write] { lab::write_all(pipe_write, "x"); }, code);
+  const std::string pipe_error =
+      system_error_of([&pipe_write = pipe_write] { lab::write_all(pipe_write, "x"); }, code);
   CHECK(code == std::errc::broken_pipe);
   CHECK_MESSAGE(starts_with(pipe_error, "write"), "the error was: " << pipe_error);
 
   auto [socket, peer] = lab::testing::socket_pair();
   peer.reset();
-  const std::string socket_error = system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
+  const std::string socket_error =
+      system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
   CHECK(code == std::errc::broken_pipe);
   CHECK_MESSAGE(starts_with(socket_error, "send"), "the error was: " << socket_error);
 }
@@ -232,14 +237,16 @@ TEST_CASE("the read helpers name the call that failed: read for a file, recv for
   const lab::Fd write_only(::open(temp.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
   REQUIRE(write_only);
   std::error_code code;
-  const std::string file_error = system_error_of([&] { (void)lab::read_some(write_only, 10); }, code);
+  const std::string file_error =
+      system_error_of([&] { (void)lab::read_some(write_only, 10); }, code);
   CHECK(code == std::errc::bad_file_descriptor);
   CHECK_MESSAGE(starts_with(file_error, "read"), "the error was: " << file_error);
 
   // A TCP socket that was never connected fails with ENOTCONN.
   const lab::Fd unconnected(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   REQUIRE(unconnected);
-  const std::string socket_error = system_error_of([&] { (void)lab::read_some(unconnected, 10); }, code);
+  const std::string socket_error =
+      system_error_of([&] { (void)lab::read_some(unconnected, 10); }, code);
   CHECK(code == std::errc::not_connected);
   CHECK_MESSAGE(starts_with(socket_error, "recv"), "the error was: " << socket_error);
 }
@@ -281,13 +288,15 @@ TEST_CASE("a descriptor number that was a socket and is now a pipe is written as
 
   // And the other way round: a pipe number that becomes a socket again.
   auto [second_socket, second_peer] = lab::testing::socket_pair();
-  REQUIRE(::dup3(second_socket.get(), socket.get(), O_CLOEXEC) == socket.get());  // closes the pipe end
+  // dup3 closes the pipe end that had the number.
+  REQUIRE(::dup3(second_socket.get(), socket.get(), O_CLOEXEC) == socket.get());
   lab::write_all(socket, "socket again");
   CHECK(lab::read_exact(second_peer, 12) == "socket again");
   // Its peer gone, the error is the socket's: EPIPE from send.
   second_peer.reset();
   std::error_code code;
-  const std::string error = system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
+  const std::string error =
+      system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
   CHECK(code == std::errc::broken_pipe);
   CHECK_MESSAGE(starts_with(error, "send"), "the error was: " << error);
 }

@@ -22,7 +22,8 @@ constexpr std::string_view kTwoBlockMessage =
 constexpr std::string_view kTwoBlockDigest =
     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
 constexpr std::string_view kFourBlockMessage =
-    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
+    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopq"
+    "rsmnopqrstnopqrstu";
 constexpr std::string_view kFourBlockDigest =
     "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1";
 constexpr std::string_view kMillionADigest =
@@ -40,7 +41,9 @@ std::string pattern_130() {
 constexpr std::string_view kPattern130Digest =
     "4d5e47a2e8510a314576c238f6ff19d389d3ef3aaaca8b2e530263a5d15741da";
 
-std::string hex_of(std::string_view message) { return lab::to_hex(lab::sha256(message)); }
+std::string hex_of(std::string_view message) {
+  return lab::to_hex(lab::sha256(message));
+}
 
 using lab::detail::Sha256Engine;
 
@@ -52,7 +55,9 @@ std::vector<const Sha256Engine*> engines_here() {
   if (const Sha256Engine* accelerated = lab::detail::accelerated_sha256_engine()) {
     engines.push_back(accelerated);
   } else {
-    MESSAGE("this CPU has no SHA-256 instructions lab::Sha256 can use: testing the portable engine only");
+    MESSAGE(
+        "this CPU has no SHA-256 instructions lab::Sha256 can use: testing the portable engine "
+        "only");
   }
   return engines;
 }
@@ -203,7 +208,8 @@ TEST_CASE("every SHA-256 engine on this machine passes the FIPS 180-4 examples")
   }
 }
 
-TEST_CASE("the accelerated engine agrees with the portable one on random messages cut at random points") {
+TEST_CASE(
+    "the accelerated engine agrees with the portable one on random messages cut at random points") {
   const std::vector<const Sha256Engine*> engines = engines_here();
   const Sha256Engine& portable = *engines.front();
   const Sha256Engine& fast = *engines.back();  // the portable one again if there is no other
@@ -233,9 +239,11 @@ TEST_CASE("the accelerated engine agrees with the portable one on random message
   }
 }
 
-TEST_CASE("lab::Sha256 uses the accelerated engine when the CPU has one, and the scope restores it") {
+TEST_CASE(
+    "lab::Sha256 uses the accelerated engine when the CPU has one, and the scope restores it") {
   const Sha256Engine* accelerated = lab::detail::accelerated_sha256_engine();
-  const Sha256Engine& expected = accelerated != nullptr ? *accelerated : lab::detail::portable_sha256_engine();
+  const Sha256Engine& expected =
+      accelerated != nullptr ? *accelerated : lab::detail::portable_sha256_engine();
   CHECK(lab::detail::active_sha256_engine().name == expected.name);
   {
     const lab::detail::ScopedSha256Engine use(lab::detail::portable_sha256_engine());

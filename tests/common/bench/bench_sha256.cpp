@@ -104,8 +104,8 @@ std::optional<lab::CommandOutput> run_tool(const std::vector<std::string>& argv)
       return result;
     }
     // execvpe failing (no such program) ends the child with status 127.
-    const std::string why = result.status == lab::ExitStatus{127, 0} ? "not installed"
-                                                                       : result.status.to_string();
+    const std::string why =
+        result.status == lab::ExitStatus{127, 0} ? "not installed" : result.status.to_string();
     fmt::print("  {}: skipped ({})\n", argv[0], why);
   } catch (const std::exception& error) {
     fmt::print("  {}: skipped ({})\n", argv[0], error.what());
@@ -117,7 +117,8 @@ std::optional<lab::CommandOutput> run_tool(const std::vector<std::string>& argv)
 // header, the line "sha256   1370572.80k": thousands of bytes per second
 // (of its user CPU time: it runs 3 s by the clock, and counts CPU time).
 std::optional<double> openssl_throughput() {
-  const auto result = run_tool({"openssl", "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "3"});
+  const auto result =
+      run_tool({"openssl", "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "3"});
   if (!result) {
     return std::nullopt;
   }
@@ -192,7 +193,8 @@ std::optional<double> python_throughput() {
 void print_figure(std::string_view what, double bytes_per_second, std::optional<double> openssl) {
   const double mb_per_s = bytes_per_second / 1e6;
   if (openssl) {
-    fmt::print("  {:<40} {:8.1f} MB/s  {:5.2f}x openssl\n", what, mb_per_s, bytes_per_second / *openssl);
+    fmt::print("  {:<40} {:8.1f} MB/s  {:5.2f}x openssl\n", what, mb_per_s,
+               bytes_per_second / *openssl);
   } else {
     fmt::print("  {:<40} {:8.1f} MB/s\n", what, mb_per_s);
   }
@@ -215,11 +217,13 @@ int main() {
       }
       const lab::detail::ScopedSha256Engine use(*accelerated);
       if (lab::to_hex(lab::sha256(message)) != portable_hex) {
-        throw std::runtime_error(fmt::format("the {} and portable engines disagree", accelerated->name));
+        throw std::runtime_error(
+            fmt::format("the {} and portable engines disagree", accelerated->name));
       }
     }
 
-    fmt::print("SHA-256 throughput on 16 KiB messages, MB (10^6 bytes) per CPU second, release build\n");
+    fmt::print(
+        "SHA-256 throughput on 16 KiB messages, MB (10^6 bytes) per CPU second, release build\n");
     // The outside tools first, so that their notes come before the table.
     const std::optional<double> openssl = openssl_throughput();
     const std::optional<double> sha256sum = sha256sum_throughput(test_bytes(kFileSize));
@@ -232,7 +236,9 @@ int main() {
       accelerated_speed = lab_throughput(*accelerated, message);
       print_figure(fmt::format("lab::Sha256, {}", accelerated->name), *accelerated_speed, openssl);
     } else {
-      fmt::print("  lab::Sha256, accelerated engine: absent (this CPU has no SHA instructions it can use)\n");
+      fmt::print(
+          "  lab::Sha256, accelerated engine: absent (this CPU has no SHA instructions it can "
+          "use)\n");
     }
     if (openssl) {
       print_figure("openssl speed -evp sha256", *openssl, openssl);
