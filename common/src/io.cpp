@@ -1,8 +1,10 @@
 #include "lab/io.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <bitset>
 #include <cerrno>
 #include <string>
 
@@ -12,22 +14,93 @@ namespace lab {
 
 namespace {
 
-// One send(2), or write(2) for what is not a socket (a pipe, a file).
-ssize_t write_once(int fd, const char* data, std::size_t size) {
-  const ssize_t sent = ::send(fd, data, size, MSG_NOSIGNAL);
-  if (sent < 0 && errno == ENOTSOCK) {
-    return ::write(fd, data, size);
+// Which calls move bytes through a descriptor: send/recv for a socket (send
+// needs MSG_NOSIGNAL, so that a peer that has gone gives EPIPE instead of
+// SIGPIPE), write/read for anything else (a pipe, a file, a terminal), where
+// send and recv fail with ENOTSOCK.
+//
+// Asking costs a system call, so each helper asks once per call, not once
+// per read or write in its loop, and each thread remembers which descriptor
+// numbers were sockets the last time it looked. It remembers only that: a
+// number may be closed and reused for something else at any time. A stale
+// "socket" costs one send that fails with ENOTSOCK, after which we use
+// write. A stale "not a socket" would make us write() to a socket, without
+// MSG_NOSIGNAL: SIGPIPE could kill the program. So that is never assumed.
+class SocketMemory {
+ public:
+  [[nodiscard]] bool was_socket(int fd) const noexcept {
+    return tracked(fd) && sockets_[static_cast<std::size_t>(fd)];
   }
-  return sent;
+  void set(int fd, bool socket) noexcept {
+    if (tracked(fd)) {
+      sockets_[static_cast<std::size_t>(fd)] = socket;
+    }
+  }
+
+ private:
+  static constexpr int kTrackedDescriptors =
+      1024;  // the usual RLIMIT_NOFILE; above it, ask every time
+  static bool tracked(int fd) noexcept { return fd >= 0 && fd < kTrackedDescriptors; }
+  std::bitset<kTrackedDescriptors> sockets_;
+};
+
+thread_local SocketMemory socket_memory;
+
+bool is_socket(int fd) noexcept {
+  if (socket_memory.was_socket(fd)) {
+    return true;  // checked by the send or recv itself: ENOTSOCK if it was wrong
+  }
+  struct stat status {};
+  // If fstat fails (EBADF), say "not a socket": the write or read that
+  // follows fails the same way and reports it under its own name.
+  const bool socket = ::fstat(fd, &status) == 0 && S_ISSOCK(status.st_mode);
+  socket_memory.set(fd, socket);
+  return socket;
 }
 
-ssize_t read_once(int fd, char* data, std::size_t size) {
-  const ssize_t received = ::recv(fd, data, size, 0);
-  if (received < 0 && errno == ENOTSOCK) {
-    return ::read(fd, data, size);
+// One descriptor, and the calls that read and write it: one system call per
+// read or write, whatever the descriptor is.
+class Stream {
+ public:
+  explicit Stream(int fd) noexcept : fd_(fd), socket_(is_socket(fd)) {}
+
+  ssize_t write_once(const char* data, std::size_t size) noexcept {
+    if (socket_) {
+      const ssize_t sent = ::send(fd_, data, size, MSG_NOSIGNAL);
+      if (sent >= 0 || errno != ENOTSOCK) {
+        return sent;
+      }
+      forget_socket();
+    }
+    return ::write(fd_, data, size);
   }
-  return received;
-}
+
+  ssize_t read_once(char* data, std::size_t size) noexcept {
+    if (socket_) {
+      const ssize_t received = ::recv(fd_, data, size, 0);
+      if (received >= 0 || errno != ENOTSOCK) {
+        return received;
+      }
+      forget_socket();
+    }
+    return ::read(fd_, data, size);
+  }
+
+  // For error messages: the call that failed ("send: Broken pipe",
+  // "write: Broken pipe").
+  [[nodiscard]] const char* write_call() const noexcept { return socket_ ? "send" : "write"; }
+  [[nodiscard]] const char* read_call() const noexcept { return socket_ ? "recv" : "read"; }
+
+ private:
+  // The number was a socket once, and is something else now.
+  void forget_socket() noexcept {
+    socket_ = false;
+    socket_memory.set(fd_, false);
+  }
+
+  int fd_;
+  bool socket_;
+};
 
 [[noreturn]] void throw_read_error(std::string_view call) {
   if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -37,23 +110,24 @@ ssize_t read_once(int fd, char* data, std::size_t size) {
 }
 
 // Reads up to `size` bytes into `data`; 0 means end of stream.
-std::size_t read_retrying(int fd, char* data, std::size_t size) {
+std::size_t read_retrying(Stream& stream, char* data, std::size_t size) {
   for (;;) {
-    const ssize_t received = read_once(fd, data, size);
+    const ssize_t received = stream.read_once(data, size);
     if (received >= 0) {
       return static_cast<std::size_t>(received);
     }
     if (errno != EINTR) {
-      throw_read_error("recv");
+      throw_read_error(stream.read_call());
     }
     throw_if_stop_requested();
   }
 }
 
 bool fill(int fd, char* data, std::size_t size) {
+  Stream stream(fd);
   std::size_t done = 0;
   while (done < size) {
-    const std::size_t received = read_retrying(fd, data + done, size - done);
+    const std::size_t received = read_retrying(stream, data + done, size - done);
     if (received == 0) {
       if (done == 0) {
         return false;
@@ -69,15 +143,19 @@ bool fill(int fd, char* data, std::size_t size) {
 }  // namespace
 
 void write_all(const Fd& fd, std::string_view bytes) {
+  if (bytes.empty()) {
+    return;
+  }
+  Stream stream(fd.get());
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t sent = write_once(fd.get(), bytes.data() + done, bytes.size() - done);
+    const ssize_t sent = stream.write_once(bytes.data() + done, bytes.size() - done);
     if (sent < 0) {
       if (errno == EINTR) {
         throw_if_stop_requested();
         continue;
       }
-      throw os_error("send");
+      throw os_error(stream.write_call());
     }
     done += static_cast<std::size_t>(sent);  // a short write: send the rest
   }
@@ -89,7 +167,8 @@ void write_all(const Fd& fd, std::span<const std::uint8_t> bytes) {
 
 std::optional<std::string> read_some(const Fd& fd, std::size_t max_bytes) {
   std::string buffer(max_bytes, '\0');
-  const std::size_t received = read_retrying(fd.get(), buffer.data(), buffer.size());
+  Stream stream(fd.get());
+  const std::size_t received = read_retrying(stream, buffer.data(), buffer.size());
   if (received == 0 && max_bytes > 0) {
     return std::nullopt;
   }
@@ -112,8 +191,9 @@ bool read_exact(const Fd& fd, std::span<std::uint8_t> buffer) {
 std::string read_to_end(const Fd& fd, std::size_t max_bytes) {
   std::string data;
   char chunk[4096];
+  Stream stream(fd.get());
   for (;;) {
-    const std::size_t received = read_retrying(fd.get(), chunk, sizeof chunk);
+    const std::size_t received = read_retrying(stream, chunk, sizeof chunk);
     if (received == 0) {
       return data;
     }

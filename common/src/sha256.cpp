@@ -1,24 +1,25 @@
 // SHA-256 as FIPS 180-4 section 6.2 describes it, step by step.
+//
+// lab::Sha256 below buffers the message into 64-byte blocks and pads it; the
+// compression function that digests the blocks is an "engine"
+// (sha256_engines.hpp). The portable engine here is the reference, written
+// to be read next to the standard. On a CPU with SHA instructions the same
+// work runs in hardware instead (sha256_x86.cpp, sha256_arm.cpp), six to
+// eight times faster (tests/common/bench/bench_sha256.cpp measures it): the
+// instructions do two or four rounds at a time, where the plain version
+// spends a dozen instructions on every round.
 #include "lab/sha256.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+
+#include "sha256_engines.hpp"
 
 namespace lab {
 namespace {
 
-// FIPS 180-4 4.2.2: the first 32 bits of the fractional parts of the cube
-// roots of the first 64 primes ("nothing up my sleeve" numbers).
-constexpr std::array<std::uint32_t, 64> kRoundConstants = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
+using detail::kSha256RoundConstants;
 
 // FIPS 180-4 5.3.3: the first 32 bits of the fractional parts of the square
 // roots of the first 8 primes.
@@ -53,7 +54,95 @@ std::uint32_t small_sigma1(std::uint32_t x) noexcept {
   return std::rotr(x, 17) ^ std::rotr(x, 19) ^ (x >> 10);
 }
 
+// FIPS 180-4 6.2.2, once for each block: the reference every faster
+// engine must agree with (tests/common/test_sha256.cpp compares them).
+void compress_portable(detail::Sha256State& state, const std::uint8_t* blocks,
+                       std::size_t block_count) noexcept {
+  for (; block_count > 0; --block_count, blocks += Sha256::kBlockSize) {
+    // Step 1: the message schedule, 64 words from the block's 16.
+    std::array<std::uint32_t, 64> schedule{};
+    for (std::size_t t = 0; t < 16; ++t) {
+      schedule[t] = load_big_endian(blocks + 4 * t);
+    }
+    for (std::size_t t = 16; t < 64; ++t) {
+      schedule[t] = small_sigma1(schedule[t - 2]) + schedule[t - 7] +
+                    small_sigma0(schedule[t - 15]) + schedule[t - 16];
+    }
+
+    // Steps 2-3: 64 rounds over the eight working variables a..h.
+    std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    std::uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (std::size_t t = 0; t < 64; ++t) {
+      const std::uint32_t t1 =
+          h + big_sigma1(e) + choose(e, f, g) + kSha256RoundConstants[t] + schedule[t];
+      const std::uint32_t t2 = big_sigma0(a) + majority(a, b, c);
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2;
+    }
+
+    // Step 4: add this block's result into the running state (all arithmetic
+    // is modulo 2^32, which unsigned overflow gives us for free).
+    state[0] += a;
+    state[1] += b;
+    state[2] += c;
+    state[3] += d;
+    state[4] += e;
+    state[5] += f;
+    state[6] += g;
+    state[7] += h;
+  }
+}
+
+constexpr detail::Sha256Engine kPortableEngine{"portable", compress_portable};
+
+// The engine lab::Sha256 uses. Chosen on first use rather than when the
+// program starts, so that a Sha256 used by another static object's
+// constructor still finds it set. Atomic because ScopedSha256Engine may
+// change it while other threads hash (they see the old or the new engine,
+// each correct).
+std::atomic<const detail::Sha256Engine*>& active_engine() noexcept {
+  static std::atomic<const detail::Sha256Engine*> active{[] {
+    const detail::Sha256Engine* accelerated = detail::accelerated_sha256_engine();
+    return accelerated != nullptr ? accelerated : &kPortableEngine;
+  }()};
+  return active;
+}
+
 }  // namespace
+
+namespace detail {
+
+const Sha256Engine& portable_sha256_engine() noexcept {
+  return kPortableEngine;
+}
+
+const Sha256Engine* accelerated_sha256_engine() noexcept {
+  // At most one of them exists in a given build: each is compiled only for
+  // its own architecture, and answers nullptr elsewhere.
+  if (const Sha256Engine* x86 = x86_sha256_engine()) {
+    return x86;
+  }
+  return arm_sha256_engine();
+}
+
+const Sha256Engine& active_sha256_engine() noexcept {
+  return *active_engine().load(std::memory_order_relaxed);
+}
+
+ScopedSha256Engine::ScopedSha256Engine(const Sha256Engine& engine) noexcept
+    : previous_(active_engine().exchange(&engine)) {}
+
+ScopedSha256Engine::~ScopedSha256Engine() {
+  active_engine().store(previous_);
+}
+
+}  // namespace detail
 
 void Sha256::reset() noexcept {
   state_ = kInitialState;
@@ -73,7 +162,8 @@ void Sha256::update(std::span<const std::uint8_t> bytes) noexcept {
   // First top up a partial block left over from the previous call.
   if (pending_size_ > 0) {
     const std::size_t taken = std::min(kBlockSize - pending_size_, bytes.size());
-    std::copy_n(bytes.begin(), taken, pending_.begin() + static_cast<std::ptrdiff_t>(pending_size_));
+    std::copy_n(bytes.begin(), taken,
+                pending_.begin() + static_cast<std::ptrdiff_t>(pending_size_));
     pending_size_ += taken;
     bytes = bytes.subspan(taken);
     if (pending_size_ < kBlockSize) {
@@ -83,11 +173,11 @@ void Sha256::update(std::span<const std::uint8_t> bytes) noexcept {
     pending_size_ = 0;
   }
 
-  // Then whole blocks straight from the caller's memory.
-  while (bytes.size() >= kBlockSize) {
-    compress(bytes.first<kBlockSize>());
-    bytes = bytes.subspan(kBlockSize);
-  }
+  // Then all the whole blocks straight from the caller's memory, in one call:
+  // the engine keeps its state in registers from one block to the next.
+  const std::size_t whole_blocks = bytes.size() - bytes.size() % kBlockSize;
+  compress(bytes.first(whole_blocks));
+  bytes = bytes.subspan(whole_blocks);
 
   // Keep the tail for next time.
   std::copy(bytes.begin(), bytes.end(), pending_.begin());
@@ -122,43 +212,11 @@ Sha256::Digest Sha256::finish() noexcept {
   return digest;
 }
 
-void Sha256::compress(std::span<const std::uint8_t, kBlockSize> block) noexcept {
-  // FIPS 180-4 6.2.2 step 1: the message schedule, 64 words from 16.
-  std::array<std::uint32_t, 64> schedule{};
-  for (std::size_t t = 0; t < 16; ++t) {
-    schedule[t] = load_big_endian(block.data() + 4 * t);
+void Sha256::compress(std::span<const std::uint8_t> blocks) noexcept {
+  if (blocks.empty()) {
+    return;
   }
-  for (std::size_t t = 16; t < 64; ++t) {
-    schedule[t] = small_sigma1(schedule[t - 2]) + schedule[t - 7] + small_sigma0(schedule[t - 15]) +
-                  schedule[t - 16];
-  }
-
-  // Steps 2-3: 64 rounds over the eight working variables a..h.
-  std::uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-  std::uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
-  for (std::size_t t = 0; t < 64; ++t) {
-    const std::uint32_t t1 = h + big_sigma1(e) + choose(e, f, g) + kRoundConstants[t] + schedule[t];
-    const std::uint32_t t2 = big_sigma0(a) + majority(a, b, c);
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-
-  // Step 4: add this block's result into the running state (all arithmetic
-  // is modulo 2^32, which unsigned overflow gives us for free).
-  state_[0] += a;
-  state_[1] += b;
-  state_[2] += c;
-  state_[3] += d;
-  state_[4] += e;
-  state_[5] += f;
-  state_[6] += g;
-  state_[7] += h;
+  detail::active_sha256_engine().compress(state_, blocks.data(), blocks.size() / kBlockSize);
 }
 
 Sha256::Digest sha256(std::string_view bytes) noexcept {

@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -152,7 +154,8 @@ TEST_CASE("a reset connection is an error, not an end of stream") {
   auto server = lab::accept_client(listener, stop);
   REQUIRE(server);
   const linger abort_on_close{1, 0};  // close sends RST instead of FIN
-  REQUIRE(::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close) == 0);
+  REQUIRE(::setsockopt(client.get(), SOL_SOCKET, SO_LINGER, &abort_on_close,
+                       sizeof abort_on_close) == 0);
   client.reset();
   try {
     (void)lab::read_some(server->socket, 10);
@@ -179,4 +182,121 @@ TEST_CASE("read_to_end refuses more than its limit") {
   lab::write_all(c, std::string(100, 'x'));
   c.reset();
   CHECK(lab::read_to_end(d, 100).size() == 100);
+}
+
+namespace {
+
+// The message of the system_error `write` throws, or "" if it throws none.
+template <typename Write>
+std::string system_error_of(Write write, std::error_code& code) {
+  try {
+    write();
+  } catch (const std::system_error& error) {
+    code = error.code();
+    return error.what();
+  }
+  return "";
+}
+
+// A pipe as two Fds: {read end, write end}.
+std::pair<lab::Fd, lab::Fd> make_pipe() {
+  int ends[2];
+  REQUIRE(::pipe2(ends, O_CLOEXEC) == 0);
+  return {lab::Fd(ends[0]), lab::Fd(ends[1])};
+}
+
+bool starts_with(const std::string& text, std::string_view prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("write_all names the call that failed: write for a pipe, send for a socket") {
+  // A pipe is written with write(2): its error must not read "send". (The
+  // test's main ignores SIGPIPE, as the lab's programs do; write has no
+  // MSG_NOSIGNAL.)
+  auto [pipe_read, pipe_write] = make_pipe();
+  pipe_read.reset();
+  std::error_code code;
+  const std::string pipe_error =
+      system_error_of([&pipe_write = pipe_write] { lab::write_all(pipe_write, "x"); }, code);
+  CHECK(code == std::errc::broken_pipe);
+  CHECK_MESSAGE(starts_with(pipe_error, "write"), "the error was: " << pipe_error);
+
+  auto [socket, peer] = lab::testing::socket_pair();
+  peer.reset();
+  const std::string socket_error =
+      system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
+  CHECK(code == std::errc::broken_pipe);
+  CHECK_MESSAGE(starts_with(socket_error, "send"), "the error was: " << socket_error);
+}
+
+TEST_CASE("the read helpers name the call that failed: read for a file, recv for a socket") {
+  // Reading a descriptor opened write-only fails with EBADF.
+  const lab::testing::TempDir temp("io");
+  const lab::Fd write_only(::open(temp.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  REQUIRE(write_only);
+  std::error_code code;
+  const std::string file_error =
+      system_error_of([&] { (void)lab::read_some(write_only, 10); }, code);
+  CHECK(code == std::errc::bad_file_descriptor);
+  CHECK_MESSAGE(starts_with(file_error, "read"), "the error was: " << file_error);
+
+  // A TCP socket that was never connected fails with ENOTCONN.
+  const lab::Fd unconnected(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(unconnected);
+  const std::string socket_error =
+      system_error_of([&] { (void)lab::read_some(unconnected, 10); }, code);
+  CHECK(code == std::errc::not_connected);
+  CHECK_MESSAGE(starts_with(socket_error, "recv"), "the error was: " << socket_error);
+}
+
+TEST_CASE("write_all and read_to_end move data through a file and a pipe intact") {
+  const lab::testing::TempDir temp("io");
+  const std::string data = pattern(300000);
+  {
+    const lab::Fd file(::open(temp.file("data").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+    REQUIRE(file);
+    lab::write_all(file, data);
+  }
+  const lab::Fd file(::open(temp.file("data").c_str(), O_RDONLY | O_CLOEXEC));
+  REQUIRE(file);
+  CHECK(lab::read_to_end(file, data.size()) == data);
+
+  auto [pipe_read, pipe_write] = make_pipe();
+  std::jthread writer([&pipe_write = pipe_write, &data] {
+    lab::write_all(pipe_write, data);
+    pipe_write.reset();
+  });
+  CHECK(lab::read_exact(pipe_read, data.size()) == data);
+  writer.join();
+  CHECK_FALSE(lab::read_some(pipe_read, 1).has_value());
+}
+
+TEST_CASE("a descriptor number that was a socket and is now a pipe is written as a pipe") {
+  // The helpers remember which numbers were sockets; the number is reused
+  // here (dup2 onto it) to check that the memory is only ever a hint.
+  auto [socket, peer] = lab::testing::socket_pair();
+  lab::write_all(socket, "to the socket");
+  CHECK(lab::read_exact(peer, 13) == "to the socket");
+
+  auto [pipe_read, pipe_write] = make_pipe();
+  REQUIRE(::dup3(pipe_write.get(), socket.get(), O_CLOEXEC) == socket.get());  // closes the socket
+  pipe_write.reset();
+  lab::write_all(socket, "to the pipe");
+  CHECK(lab::read_exact(pipe_read, 11) == "to the pipe");
+
+  // And the other way round: a pipe number that becomes a socket again.
+  auto [second_socket, second_peer] = lab::testing::socket_pair();
+  // dup3 closes the pipe end that had the number.
+  REQUIRE(::dup3(second_socket.get(), socket.get(), O_CLOEXEC) == socket.get());
+  lab::write_all(socket, "socket again");
+  CHECK(lab::read_exact(second_peer, 12) == "socket again");
+  // Its peer gone, the error is the socket's: EPIPE from send.
+  second_peer.reset();
+  std::error_code code;
+  const std::string error =
+      system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
+  CHECK(code == std::errc::broken_pipe);
+  CHECK_MESSAGE(starts_with(error, "send"), "the error was: " << error);
 }

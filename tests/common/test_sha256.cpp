@@ -1,10 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "lab/sha256.hpp"
+#include "sha256_engines.hpp"  // common/src: the engines behind lab::Sha256
 
 namespace {
 
@@ -18,6 +21,11 @@ constexpr std::string_view kTwoBlockMessage =
     "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 constexpr std::string_view kTwoBlockDigest =
     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+constexpr std::string_view kFourBlockMessage =
+    "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopq"
+    "rsmnopqrstnopqrstu";
+constexpr std::string_view kFourBlockDigest =
+    "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1";
 constexpr std::string_view kMillionADigest =
     "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0";
 
@@ -33,7 +41,59 @@ std::string pattern_130() {
 constexpr std::string_view kPattern130Digest =
     "4d5e47a2e8510a314576c238f6ff19d389d3ef3aaaca8b2e530263a5d15741da";
 
-std::string hex_of(std::string_view message) { return lab::to_hex(lab::sha256(message)); }
+std::string hex_of(std::string_view message) {
+  return lab::to_hex(lab::sha256(message));
+}
+
+using lab::detail::Sha256Engine;
+
+// The engines this machine can run: the portable one always, the hardware
+// one when the CPU has it. Says so when it has not, so that a green run on
+// such a machine is not mistaken for a test of the fast path.
+std::vector<const Sha256Engine*> engines_here() {
+  std::vector<const Sha256Engine*> engines = {&lab::detail::portable_sha256_engine()};
+  if (const Sha256Engine* accelerated = lab::detail::accelerated_sha256_engine()) {
+    engines.push_back(accelerated);
+  } else {
+    MESSAGE(
+        "this CPU has no SHA-256 instructions lab::Sha256 can use: testing the portable engine "
+        "only");
+  }
+  return engines;
+}
+
+// Bytes from a fixed-seed generator: the same "random" messages on every run
+// and every standard library (mt19937_64's output is defined by the standard;
+// the distributions are not, so none is used).
+class RepeatableRandom {
+ public:
+  std::uint64_t below(std::uint64_t bound) { return generator_() % bound; }
+  std::string bytes(std::size_t size) {
+    std::string message(size, '\0');
+    for (char& byte : message) {
+      byte = static_cast<char>(generator_() & 0xff);
+    }
+    return message;
+  }
+
+ private:
+  std::mt19937_64 generator_{20240229};
+};
+
+// `message` fed to a hasher in pieces cut at up to four random points.
+std::string hex_of_random_pieces(std::string_view message, RepeatableRandom& random) {
+  std::vector<std::size_t> cuts = {0, message.size()};
+  const std::uint64_t cut_count = random.below(5);
+  for (std::uint64_t i = 0; i < cut_count; ++i) {
+    cuts.push_back(static_cast<std::size_t>(random.below(message.size() + 1)));
+  }
+  std::sort(cuts.begin(), cuts.end());
+  lab::Sha256 hasher;
+  for (std::size_t i = 0; i + 1 < cuts.size(); ++i) {
+    hasher.update(message.substr(cuts[i], cuts[i + 1] - cuts[i]));
+  }
+  return lab::to_hex(hasher.finish());
+}
 
 }  // namespace
 
@@ -125,6 +185,71 @@ TEST_CASE("Sha256::finish resets the hasher, so it can hash a second message") {
   hasher.update("abc");
   CHECK(lab::to_hex(hasher.finish()) == kAbcDigest);
   CHECK(lab::to_hex(hasher.finish()) == kEmptyDigest);
+}
+
+TEST_CASE("every SHA-256 engine on this machine passes the FIPS 180-4 examples") {
+  for (const Sha256Engine* engine : engines_here()) {
+    INFO("engine: " << engine->name);
+    const lab::detail::ScopedSha256Engine use(*engine);
+    CHECK(hex_of("") == kEmptyDigest);
+    CHECK(hex_of("abc") == kAbcDigest);
+    CHECK(hex_of(kTwoBlockMessage) == kTwoBlockDigest);
+    REQUIRE(kFourBlockMessage.size() * 8 == 896);
+    CHECK(hex_of(kFourBlockMessage) == kFourBlockDigest);
+    CHECK(hex_of(std::string(1'000'000, 'a')) == kMillionADigest);
+    // The same million in 1000-byte pieces: most updates start and end
+    // part way through a block.
+    const std::string chunk(1000, 'a');
+    lab::Sha256 hasher;
+    for (int i = 0; i < 1000; ++i) {
+      hasher.update(chunk);
+    }
+    CHECK(lab::to_hex(hasher.finish()) == kMillionADigest);
+  }
+}
+
+TEST_CASE(
+    "the accelerated engine agrees with the portable one on random messages cut at random points") {
+  const std::vector<const Sha256Engine*> engines = engines_here();
+  const Sha256Engine& portable = *engines.front();
+  const Sha256Engine& fast = *engines.back();  // the portable one again if there is no other
+  RepeatableRandom random;
+
+  // Every length up to 300 bytes (zero to four blocks and each padding
+  // case), then a few large ones where one update covers thousands of blocks.
+  std::vector<std::size_t> lengths;
+  for (std::size_t length = 0; length <= 300; ++length) {
+    lengths.push_back(length);
+  }
+  for (const std::size_t length : {4096U, 65536U + 17U, (1U << 20) + 63U}) {
+    lengths.push_back(length);
+  }
+
+  for (const std::size_t length : lengths) {
+    const std::string message = random.bytes(length);
+    std::string expected;
+    {
+      const lab::detail::ScopedSha256Engine use(portable);
+      expected = hex_of(message);
+    }
+    const lab::detail::ScopedSha256Engine use(fast);
+    INFO("engine: " << fast.name << ", message of " << length << " random bytes");
+    CHECK(hex_of(message) == expected);
+    CHECK(hex_of_random_pieces(message, random) == expected);
+  }
+}
+
+TEST_CASE(
+    "lab::Sha256 uses the accelerated engine when the CPU has one, and the scope restores it") {
+  const Sha256Engine* accelerated = lab::detail::accelerated_sha256_engine();
+  const Sha256Engine& expected =
+      accelerated != nullptr ? *accelerated : lab::detail::portable_sha256_engine();
+  CHECK(lab::detail::active_sha256_engine().name == expected.name);
+  {
+    const lab::detail::ScopedSha256Engine use(lab::detail::portable_sha256_engine());
+    CHECK(lab::detail::active_sha256_engine().name == "portable");
+  }
+  CHECK(lab::detail::active_sha256_engine().name == expected.name);
 }
 
 TEST_CASE("to_hex writes two lower-case digits per byte, and nothing for no bytes") {

@@ -26,9 +26,12 @@ class TimeoutError : public ProtocolError {
 
 // Writes every byte, however many calls it takes: send(2) and write(2) may
 // write fewer bytes than asked ("short write"), and a signal may interrupt
-// them (EINTR). Sockets are written with MSG_NOSIGNAL, so a peer that has
-// gone away gives EPIPE instead of killing the program with SIGPIPE. Throws
-// std::system_error ("send: Broken pipe") if the peer is gone.
+// them (EINTR). Sockets are written with send and MSG_NOSIGNAL, so a peer
+// that has gone away gives EPIPE instead of killing the program with
+// SIGPIPE; anything else (a pipe, a file) with write. Throws
+// std::system_error naming the call: "send: Broken pipe" for a socket whose
+// peer is gone, "write: Broken pipe" for a pipe with no reader (write(2) has
+// no MSG_NOSIGNAL: that needs SIGPIPE ignored, as install_stop_handlers does).
 void write_all(const Fd& fd, std::string_view bytes);
 void write_all(const Fd& fd, std::span<const std::uint8_t> bytes);
 

@@ -1,8 +1,13 @@
 // SHA-256 (FIPS 180-4): a 32-byte fingerprint of any byte string.
 //
 // Lesson 04 uses it to check that a downloaded file arrived intact; lesson 05
-// builds HMAC-SHA256 on top of it. It is written for reading, not for speed:
-// use a crypto library (OpenSSL, libsodium) in production code.
+// builds HMAC-SHA256 on top of it. common/src/sha256.cpp is written for
+// reading: the standard, step by step, in plain C++. That version is also
+// the fallback; on a CPU with SHA instructions (x86 SHA extensions, ARMv8
+// SHA-2) the same class runs them instead, chosen once at run time, and
+// hashes about as fast as OpenSSL (sha256_x86.cpp, sha256_arm.cpp). Still,
+// use a crypto library (OpenSSL, libsodium) in production code: it is
+// reviewed, and does much more than one hash.
 //
 //   lab::Sha256 hasher;
 //   hasher.update(first_chunk);
@@ -42,7 +47,8 @@ class Sha256 {
   void reset() noexcept;
 
  private:
-  void compress(std::span<const std::uint8_t, kBlockSize> block) noexcept;
+  // Runs the compression function over whole blocks (a multiple of 64 bytes).
+  void compress(std::span<const std::uint8_t> blocks) noexcept;
 
   std::array<std::uint32_t, 8> state_{};
   std::array<std::uint8_t, kBlockSize> pending_{};  // a partial block, waiting for more bytes
