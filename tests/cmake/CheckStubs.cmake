@@ -4,8 +4,22 @@
 # nothing; one that fails for another reason would hide the stub's message.
 #
 # This check is about the lab as shipped. Once a student edits the stubs it
-# no longer applies: students grade with `cmake --workflow --preset grade`.
+# no longer applies, and says so: students grade with `lab grade`.
 include("${CMAKE_CURRENT_LIST_DIR}/ListDoctestCases.cmake")
+include("${CMAKE_CURRENT_LIST_DIR}/StubHashes.cmake")
+
+# Once a student has started the lesson, its stubs are theirs: the check
+# does not apply (ctest shows it as skipped). In CI a changed stub is a
+# maintainer's change, which must refresh tests/stubs.sha256.
+lab_stub_changes("${LESSON}" changed)
+if(changed)
+  if(DEFINED ENV{CI})
+    message(FATAL_ERROR "the shipped stubs changed (${changed}): check them, then refresh tests/stubs.sha256 "
+      "with: cmake -P tests/cmake/StubHashes.cmake")
+  endif()
+  message(STATUS "lab-skip: you have edited ${changed}; this check is about the untouched stubs")
+  return()
+endif()
 
 lab_list_doctest_cases("${EXE}" cases list_error)
 if(list_error)

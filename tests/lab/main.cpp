@@ -110,19 +110,25 @@ int command_list(const Context& context) {
   const char* red = context.color ? "\033[31m" : "";
   const char* dim = context.color ? "\033[2m" : "";
   const char* reset = context.color ? "\033[0m" : "";
+  std::size_t width = 0;  // the longest title, so the states line up
+  for (const auto& lesson : lessons) {
+    for (const auto& exercise : lesson.exercises) {
+      width = std::max(width, exercise.title.size());
+    }
+  }
   for (const auto& lesson : lessons) {
     fmt::print("{} {}\n", lesson.number, lesson.title);
     for (const auto& exercise : lesson.exercises) {
       ++total;
       const auto found = state.status.find(exercise.id);
       if (found == state.status.end() || found->second == "not-started") {
-        fmt::print("   {}\u00b7 {:<5} {:<44} not started{}\n", dim, exercise.id, exercise.title, reset);
+        fmt::print("   {}\u00b7 {:<5} {:<{}} not started{}\n", dim, exercise.id, exercise.title, width, reset);
       } else if (found->second == "passing") {
         ++solved;
-        fmt::print("   {}\u2713{} {:<5} {:<44} {}passing{}\n", green, reset, exercise.id, exercise.title,
+        fmt::print("   {}\u2713{} {:<5} {:<{}} {}passing{}\n", green, reset, exercise.id, exercise.title, width,
                    green, reset);
       } else {
-        fmt::print("   {}\u2717{} {:<5} {:<44} {}failing{}\n", red, reset, exercise.id, exercise.title,
+        fmt::print("   {}\u2717{} {:<5} {:<{}} {}failing{}\n", red, reset, exercise.id, exercise.title, width,
                    red, reset);
       }
     }

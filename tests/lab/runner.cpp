@@ -255,7 +255,11 @@ int run_lesson(const Lesson& lesson, const RunOptions& options) {
       }
     }
     if (!input.empty()) {
-      transcript.note("the client reads: " + std::to_string(lesson.client_input.size()) + " line(s) of demo input");
+      std::string lines;
+      for (const auto& line : lesson.client_input) {
+        lines += (lines.empty() ? "" : " | ") + line;
+      }
+      transcript.note("the client's input, one line at a time: " + lines);
     }
     feed(*client, input);
 

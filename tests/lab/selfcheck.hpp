@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cctype>
 #include <csignal>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include <sstream>
 
 #include "lab/io.hpp"
+#include "lab/sha256.hpp"
 #include "lab/process.hpp"
 #include "lab/testing.hpp"
 
@@ -185,6 +188,28 @@ inline lab::testing::ProgramResult lab_tool(std::vector<std::string> args, std::
   lab::SpawnOptions options;
   options.environment = {{"NO_COLOR", "1"}};
   return lab::testing::run(args, "", timeout, options);
+}
+
+// The students' files (tests/stubs.sha256) that are no longer as shipped,
+// space-separated; "" when all are. In CI a change is a maintainer's, and
+// fails: refresh the list with cmake -P tests/cmake/StubHashes.cmake.
+inline std::string edited_stubs(const fs::path& source) {
+  std::ifstream list(source / "tests" / "stubs.sha256");
+  std::string changed;
+  std::string hash;
+  std::string file;
+  while (list >> hash >> file) {
+    if (lab::to_hex(lab::sha256(read_file(source / file))) != hash) {
+      changed += (changed.empty() ? "" : " ") + file;
+    }
+  }
+  if (!changed.empty()) {
+    REQUIRE_MESSAGE(std::getenv("CI") == nullptr, "the shipped stubs changed (", changed,
+                    "): refresh tests/stubs.sha256 with: cmake -P tests/cmake/StubHashes.cmake");
+    // ctest shows the case as skipped (SKIP_REGULAR_EXPRESSION).
+    std::printf("lab-skip: you have edited %s; this check is about the untouched stubs\n", changed.c_str());
+  }
+  return changed;
 }
 
 }  // namespace lab::selfcheck

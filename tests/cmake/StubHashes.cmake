@@ -1,0 +1,49 @@
+# The SHA-256 of every file a student edits, as the lab ships it
+# (tests/stubs.sha256), so that the checks about the untouched stubs can tell
+# a student's work from a maintainer's change.
+#
+#   cmake -P tests/cmake/StubHashes.cmake        rewrites tests/stubs.sha256
+#                                                 (maintainers, after changing a stub)
+#   include(StubHashes) + lab_stub_changes(DIR LESSON out)   in a check
+get_filename_component(lab_stub_root "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
+set(lab_stub_list "${lab_stub_root}/tests/stubs.sha256")
+
+# The files of `lesson`'s manifest (its `files:` line).
+function(lab_stub_files lesson out_var)
+  file(STRINGS "${lab_stub_root}/lessons/${lesson}/lesson.manifest" line REGEX "^files:")
+  string(REGEX REPLACE "^files:[ \t]*" "" line "${line}")
+  separate_arguments(files UNIX_COMMAND "${line}")
+  set(${out_var} "${files}" PARENT_SCOPE)
+endfunction()
+
+# Sets `out_var` to the files of `lesson` whose content is not the shipped one.
+function(lab_stub_changes lesson out_var)
+  file(STRINGS "${lab_stub_list}" shipped)
+  lab_stub_files("${lesson}" files)
+  set(changed "")
+  foreach(name IN LISTS files)
+    file(SHA256 "${lab_stub_root}/lessons/${lesson}/${name}" hash)
+    list(FIND shipped "${hash}  lessons/${lesson}/${name}" found)
+    if(found EQUAL -1)
+      list(APPEND changed "lessons/${lesson}/${name}")
+    endif()
+  endforeach()
+  set(${out_var} "${changed}" PARENT_SCOPE)
+endfunction()
+
+if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
+  file(GLOB lessons RELATIVE "${lab_stub_root}/lessons" "${lab_stub_root}/lessons/[0-9][0-9]_*")
+  list(SORT lessons)
+  set(text "")
+  foreach(lesson IN LISTS lessons)
+    if(EXISTS "${lab_stub_root}/lessons/${lesson}/lesson.manifest")
+      lab_stub_files("${lesson}" files)
+      foreach(name IN LISTS files)
+        file(SHA256 "${lab_stub_root}/lessons/${lesson}/${name}" hash)
+        string(APPEND text "${hash}  lessons/${lesson}/${name}\n")
+      endforeach()
+    endif()
+  endforeach()
+  file(WRITE "${lab_stub_list}" "${text}")
+  message(STATUS "wrote ${lab_stub_list}")
+endif()
