@@ -252,6 +252,52 @@ std::string check_verdict(const Fd& socket, const std::string& secret, const std
   return body.empty() ? "no case of that name ran" : "a different set of cases ran: " + body.substr(0, 200);
 }
 
+// Where a crashed case was: the frames its test program wrote
+// ("lab-crash-frames: 0x..", tests/support/main.cpp) as "function at
+// file:line" through addr2line(1), the lesson's own files first; "" if none.
+std::string crash_location(const std::string& output, const fs::path& executable) {
+  const auto start = output.rfind("lab-crash-frames:");
+  if (start == std::string::npos) {
+    return "";
+  }
+  const auto end = output.find('\n', start);
+  std::vector<std::string> argv{"addr2line", "-f", "-C", "-e", executable.string()};
+  for (const auto& word : split_words(output.substr(start + 17, end == std::string::npos ? end : end - start - 17))) {
+    argv.push_back(word);
+  }
+  Result symbols;
+  try {
+    symbols = run_command(argv, std::chrono::seconds(10));
+  } catch (const std::exception&) {
+    return "";  // no addr2line: the signal alone
+  }
+  std::istringstream lines(symbols.output);
+  std::string function;
+  std::string place;
+  std::vector<std::string> ours;
+  std::vector<std::string> others;
+  while (std::getline(lines, function) && std::getline(lines, place)) {
+    if (place.rfind("??", 0) == 0 || function.rfind("??", 0) == 0) {
+      continue;
+    }
+    if (const auto cut = place.find(" (discriminator"); cut != std::string::npos) {
+      place.erase(cut);
+    }
+    const auto lessons = place.find("/lessons/");
+    const std::string shown = function.substr(0, 120) + " at " +
+                              (lessons != std::string::npos ? place.substr(lessons + 1) : fs::path(place).filename().string());
+    (lessons != std::string::npos ? ours : others).push_back(shown);
+  }
+  if (ours.empty() && others.empty()) {
+    return "";
+  }
+  std::string text = ours.empty() ? "in " + others.front() : "in " + ours.front();
+  for (std::size_t i = 1; i < ours.size() && i < 4; ++i) {
+    text += "\n   called from " + ours[i];
+  }
+  return text;
+}
+
 // A ThreadSanitizer report, shortened: its WARNING line, each access with
 // its first frames and those in the lesson's own files (where the race is),
 // and its SUMMARY; paths from lessons/ on, without the program's offsets.
@@ -375,10 +421,19 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   } else if (!status->exited()) {
     result.outcome = Outcome::kCrashed;
     result.message = status->to_string();
-    const std::string before = first_failure(result.output);
-    if (before != "failed without a message") {
+    if (const std::string where = crash_location(result.output, job.executable); !where.empty()) {
+      result.message += " " + where;
+    } else if (const std::string before = first_failure(result.output); before != "failed without a message") {
       result.message += "\n" + before;
     }
+    // The same case under the debugger, and in the sanitizer build that names the bad access.
+    const std::string filter = shell_quote("--test-case=" + filter_for(job.name));
+    const std::string preset = job.thread_sanitizer ? "tsan" : "asan";
+    result.message += fmt::format(
+        "\ndebug it: gdb -q -ex run -ex bt --args {} {}\n"
+        "or: cmake --preset {} && cmake --build --preset {} --target test{}_grade && build/{}/lessons/{}/test{}_grade {}",
+        shell_quote(display_path(job.executable)), filter, preset, preset, job.lesson->number, preset,
+        job.lesson->dir, job.lesson->number, filter);
   } else if (!reported && status->success()) {
     result.outcome = Outcome::kFailed;
     result.message = "the case ended without reporting a result (" + status->to_string() +

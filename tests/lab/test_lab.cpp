@@ -61,6 +61,9 @@ TEST_CASE("grader: a hanging and a crashing case fail alone, and results.json is
   CHECK(result.out.find("exceeded 2 s \u2014 deadlock or infinite loop?") != std::string::npos);
   CHECK(result.out.find("crashed 98.2 crashes") != std::string::npos);
   CHECK(result.out.find("killed by SIGABRT") != std::string::npos);
+  // Where it crashed, and how to look closer.
+  CHECK(result.out.find("fixture_cases.cpp:") != std::string::npos);
+  CHECK(result.out.find("debug it: gdb -q -ex run -ex bt --args") != std::string::npos);
   CHECK(result.out.find("failed 98.1 fails with a message") != std::string::npos);
   CHECK(result.out.find("expected the answer") != std::string::npos);
   // 98.1: 2 of 3 cases pass (2 points); 98.2: 1 of 3 (2 points).
