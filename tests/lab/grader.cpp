@@ -166,18 +166,22 @@ Sandbox prepare_sandbox(const GradeOptions& options) {
   if (::geteuid() == 0) {
     sandbox.user = lookup_user(options.user);
     sandbox.own_processes = processes_of(sandbox.user->first);
-    fmt::print(stderr, "grading as root: every case runs as user {} (uid {})\n", options.user,
-               sandbox.user->first);
-    // The hidden tests' sources, and the programs built from them, are the
-    // grader's alone: the cases may run those programs, not read them.
+    if (!options.quiet) {
+      fmt::print(stderr, "grading as root: every case runs as user {} (uid {})\n", options.user,
+                 sandbox.user->first);
+    }
+    // The hidden tests' sources are the grader's alone (and the programs
+    // built from them may be run, not read: see grade()).
     if (!options.extra_dir.empty()) {
       fs::permissions(options.extra_dir, fs::perms::owner_all, fs::perm_options::replace);
     }
   } else {
     sandbox.own_processes = processes_of(::geteuid());
-    fmt::print(stderr,
-               "grading as yourself: the cases run with your account's rights (an instructor grades as "
-               "root, which runs them as an unprivileged user: docs/instructors.md)\n");
+    if (!options.quiet) {
+      fmt::print(stderr,
+                 "grading as yourself: the cases run with your account's rights (an instructor grades as "
+                 "root, which runs them as an unprivileged user: docs/instructors.md)\n");
+    }
   }
   return sandbox;
 }
@@ -524,7 +528,10 @@ std::optional<fs::path> thread_sanitizer_build(const GradeOptions& options) {
   if (!options.build) {
     return fs::exists(dir / "CMakeCache.txt") ? std::optional(dir) : std::nullopt;
   }
-  fmt::print(stderr, "building the ThreadSanitizer build of the lessons with threads ({})...\n", display_path(dir));
+  if (!options.quiet) {
+    fmt::print(stderr, "building the ThreadSanitizer build of the lessons with threads ({})...\n",
+               display_path(dir));
+  }
   const Result configured = run_command({"cmake", "-S", options.source_dir.string(), "-B", dir.string(), "-G",
                                          "Ninja", "-DCMAKE_BUILD_TYPE=Debug", "-DLAB_SANITIZER=thread",
                                          "-DLAB_EXTRA_TESTS=" + options.extra_dir.string()});
@@ -656,7 +663,7 @@ GradeReport grade(const GradeOptions& options) {
       selected.push_back(&lesson);
     }
   }
-  if (options.build) {
+  if (options.build && !options.quiet) {
     fmt::print(stderr, "building...\n");
   }
   const auto broken = options.build ? build(options.build_dir, selected, options.variant)
@@ -734,6 +741,14 @@ GradeReport grade(const GradeOptions& options) {
   }
 
   const Sandbox sandbox = prepare_sandbox(options);
+  if (sandbox.user) {
+    for (const Job& job : jobs) {
+      if (job.extra) {  // executable by the cases, not readable: its strings are the hidden tests'
+        fs::permissions(job.executable, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec,
+                        fs::perm_options::replace);
+      }
+    }
+  }
   // Every process a case leaves behind comes back to us at the latest, even
   // if the case's supervisor was killed: swept at the end.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -779,7 +794,7 @@ GradeReport grade(const GradeOptions& options) {
       results[index] = std::move(result);
       ++done;
       save_progress();
-      if (options.color) {  // a terminal: one line that counts up
+      if (options.color && !options.quiet) {  // a terminal: one line that counts up
         fmt::print(stderr, "\rgrading: {}/{} cases", done, jobs.size());
       }
     }
@@ -793,7 +808,7 @@ GradeReport grade(const GradeOptions& options) {
   }
   kill_own_children();
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
-  if (!jobs.empty()) {
+  if (!jobs.empty() && !options.quiet) {
     fmt::print(stderr, "{}graded {} cases\n", options.color ? "\r" : "", jobs.size());
   }
   report.interrupted = process_stop().requested();

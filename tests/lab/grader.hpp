@@ -24,6 +24,7 @@ struct GradeOptions {
   std::filesystem::path json_path;    // Gradescope results.json
   std::filesystem::path junit_path;
   bool color = false;
+  bool quiet = false;                 // no progress lines on stderr (lab watch)
   std::string user = "nobody";        // as root, the cases run as this user
   int deadline_seconds = 3600;        // for the whole run: cases not started by then are not run
   std::string hidden_visibility = "after_published";  // Gradescope visibility of hidden tests
