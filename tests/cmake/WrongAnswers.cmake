@@ -8,6 +8,7 @@
 #   # task: 10.2
 #   # breaks: "close sets the flag under the mutex and wakes every waiter"
 #   # programs: rebuilt      (optional: see below)
+#   # needs: tsan            (optional: a data race, checked in the tsan preset only)
 #
 # For each patch, lab_add_wrong_answers (called by lab_add_lesson) makes, at
 # build time, a copy of solutions/NN_topic with the patch applied and builds
@@ -117,6 +118,10 @@ inline const char* lab_wrong_answer_path(const char* variable) {
     file(STRINGS "${patch}" task_line REGEX "^# task: ")
     file(STRINGS "${patch}" why_line REGEX "^# breaks: ")
     file(STRINGS "${patch}" programs_line REGEX "^# programs: rebuilt")
+    file(STRINGS "${patch}" tsan_line REGEX "^# needs: tsan")
+    if(tsan_line AND NOT LAB_SANITIZER STREQUAL "thread")
+      continue()  # a data race: only a ThreadSanitizer build sees it
+    endif()
     file(STRINGS "${patch}" target_line REGEX "^\\+\\+\\+ b/")
     string(REGEX REPLACE "^# task: *" "" task "${task_line}")
     string(REGEX REPLACE "^# breaks: *" "" why "${why_line}")
