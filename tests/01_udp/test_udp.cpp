@@ -367,7 +367,7 @@ TEST_CASE("01.3 request does not take a stale duplicate for the next reply") {
 
 // ---- The pair, end to end --------------------------------------------------
 
-TEST_CASE("01.3 pair: the client prints the server's replies, line by line") {
+TEST_CASE("01.p pair: the client prints the server's replies, line by line") {
   auto server = lab::testing::ServerProcess::start(kServer);
   const auto result = lab::testing::run(
       {kClient, "--port", std::to_string(server.port()), "--timeout-ms", "1000"},
@@ -378,7 +378,7 @@ TEST_CASE("01.3 pair: the client prints the server's replies, line by line") {
   CHECK(result.out == "HELLO\nWORLD\n");
 }
 
-TEST_CASE("01.3 pair: the server logs each datagram and stops on SIGTERM with status 0") {
+TEST_CASE("01.p pair: the server logs each datagram and stops on SIGTERM with status 0") {
   auto server = lab::testing::ServerProcess::start(kServer);
   const auto result = lab::testing::run(
       {kClient, "--port", std::to_string(server.port()), "--message", "hi there"});
@@ -389,7 +389,7 @@ TEST_CASE("01.3 pair: the server logs each datagram and stops on SIGTERM with st
   CHECK_MESSAGE(log.find("sent 8 bytes: \"hi there\"") != std::string::npos, log);
 }
 
-TEST_CASE("01.3 pair: the server answers a client written from the README alone") {
+TEST_CASE("01.p pair: the server answers a client written from the README alone") {
   // A client that knows only the protocol: one datagram out, one back.
   auto server = lab::testing::ServerProcess::start(kServer);
   const Fd client = client_socket();
@@ -408,7 +408,7 @@ TEST_CASE("01.3 pair: the server answers a client written from the README alone"
   }
 }
 
-TEST_CASE("01.3 pair: hostile datagrams do not stop the server") {
+TEST_CASE("01.p pair: hostile datagrams do not stop the server") {
   auto server = lab::testing::ServerProcess::start(kServer);
   const Fd client = client_socket();
   const SocketAddress address = ipv4("127.0.0.1", server.port());
@@ -425,7 +425,7 @@ TEST_CASE("01.3 pair: hostile datagrams do not stop the server") {
   CHECK(*reply == "STILL THERE?");
 }
 
-TEST_CASE("01.3 pair: a client with no server says so in one line") {
+TEST_CASE("01.p pair: a client with no server says so in one line") {
   // A bound port where nothing answers: datagrams go nowhere.
   const Fd silent = lab::udp_bind(Endpoint{"127.0.0.1", 0});
   const auto result = lab::testing::run({kClient, "--port", std::to_string(local(silent).port()),

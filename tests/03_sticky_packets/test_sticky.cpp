@@ -217,11 +217,14 @@ TEST_CASE("03.3 finish counts a lone \\r as a cut-off line") {
   LineSplitter splitter;
   check_lines(splitter.feed("ls -l\r"), {}, "\"ls -l\\r\"");
   CHECK_THROWS_WITH_AS(splitter.finish(), doctest::Contains("(6 bytes"), lab::ProtocolError);
+  LineSplitter only_cr;
+  check_lines(only_cr.feed("\r"), {}, "\"\\r\"");
+  CHECK_THROWS_WITH_AS(only_cr.finish(), doctest::Contains("(1 bytes"), lab::ProtocolError);
 }
 
 // ---- The pair, end to end --------------------------------------------------
 
-TEST_CASE("03.3 pair: the client shows a reply bleeding and three writes merged into one read") {
+TEST_CASE("03.p pair: the client shows a reply bleeding and three writes merged into one read") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const auto result = lab::testing::run({kClient, "--port", std::to_string(server.port())});
@@ -237,7 +240,7 @@ TEST_CASE("03.3 pair: the client shows a reply bleeding and three writes merged 
   CHECK(out.find("  | read #2") == std::string::npos);
 }
 
-TEST_CASE("03.3 pair: replies are the raw output, and an unknown command gets the allowed list") {
+TEST_CASE("03.p pair: replies are the raw output, and an unknown command gets the allowed list") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   CHECK(exchange(server.port(), "big\n") == lab::big_command_output());
@@ -249,7 +252,7 @@ TEST_CASE("03.3 pair: replies are the raw output, and an unknown command gets th
   CHECK(exchange(server.port(), "big\r\nbig\n") == lab::big_command_output() + lab::big_command_output());
 }
 
-TEST_CASE("03.3 pair: an endless line, a cut-off line and garbage do not stop the server") {
+TEST_CASE("03.p pair: an endless line, a cut-off line and garbage do not stop the server") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const std::string flood = exchange_until_reset(server.port(), std::string(100000, 'x'));
@@ -264,7 +267,7 @@ TEST_CASE("03.3 pair: an endless line, a cut-off line and garbage do not stop th
   CHECK_MESSAGE(log.find("stopped after 4 client(s)") != std::string::npos, log);
 }
 
-TEST_CASE("03.3 pair: a silent client is dropped after the idle timeout, and the next one is served") {
+TEST_CASE("03.p pair: a silent client is dropped after the idle timeout, and the next one is served") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--idle-timeout", "1"});
   INFO(server.stop_and_describe());
   const Fd silent = lab::tcp_connect(Endpoint{"127.0.0.1", server.port()});
@@ -273,7 +276,7 @@ TEST_CASE("03.3 pair: a silent client is dropped after the idle timeout, and the
   CHECK_FALSE(lab::read_some(silent, 100).has_value());  // the server closed it
 }
 
-TEST_CASE("03.3 pair: a client with no server says so in one line") {
+TEST_CASE("03.p pair: a client with no server says so in one line") {
   lab::testing::run_refused_client(kClient);
   // The same client must work once a server is there.
   auto server = lab::testing::ServerProcess::start(kServer);

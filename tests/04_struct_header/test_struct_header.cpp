@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <new>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -41,10 +43,65 @@ using lab::Fd;
 namespace sh = lab::struct_header;
 namespace fs = std::filesystem;
 
+// Every operator new of this test program goes through here, so a case can
+// ask "what was the largest single allocation while the student's code ran?"
+// That tells a length checked before allocating from one checked after, and a
+// download that streams from one that holds the whole file, on every run.
+namespace {
+std::atomic<bool> g_watching_allocations{false};
+std::atomic<std::size_t> g_largest_allocation{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (g_watching_allocations.load(std::memory_order_relaxed)) {
+    std::size_t seen = g_largest_allocation.load(std::memory_order_relaxed);
+    while (size > seen && !g_largest_allocation.compare_exchange_weak(seen, size)) {
+    }
+  }
+  if (void* memory = std::malloc(size == 0 ? 1 : size)) {
+    return memory;
+  }
+  throw std::bad_alloc();
+}
+void operator delete(void* memory) noexcept { std::free(memory); }
+void operator delete(void* memory, std::size_t /*size*/) noexcept { std::free(memory); }
+
 namespace {
 
 const std::string kServer = std::string(LAB_PROGRAM_DIR) + "/server";
 const std::string kClient = std::string(LAB_PROGRAM_DIR) + "/client";
+
+// The largest single allocation made while it lived.
+class LargestAllocation {
+ public:
+  LargestAllocation() {
+    g_largest_allocation = 0;
+    g_watching_allocations = true;
+  }
+  ~LargestAllocation() { g_watching_allocations = false; }
+  LargestAllocation(const LargestAllocation&) = delete;
+  LargestAllocation& operator=(const LargestAllocation&) = delete;
+  [[nodiscard]] std::size_t bytes() const noexcept { return g_largest_allocation.load(); }
+};
+
+// The functions the student's struct_header.cpp calls from elsewhere, as
+// nm(1) lists its undefined symbols. The lab's own frame functions
+// (lab::send_frame and friends, common/src/frame.cpp) answer 04.1 and 04.2:
+// an exercise that calls them has not been done.
+std::string undefined_symbols_of_exercise() {
+  const lab::CommandOutput listing =
+      lab::run_command({"nm", "--undefined-only", "--demangle", LAB_EXERCISE_LIBRARY});
+  REQUIRE_MESSAGE(listing.status.success(), "nm --undefined-only ", LAB_EXERCISE_LIBRARY, " failed: ", listing.err);
+  return listing.out;
+}
+
+void check_not_borrowed(const std::vector<std::string>& functions) {
+  const std::string symbols = undefined_symbols_of_exercise();
+  for (const std::string& function : functions) {
+    CHECK_MESSAGE(symbols.find(function + "(") == std::string::npos, "struct_header.cpp calls ", function,
+                  " from common/: write this exercise yourself");
+  }
+}
 
 std::string bytes_of(std::span<const std::uint8_t> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -343,6 +400,12 @@ TEST_CASE("04.1 decode_file_info refuses a payload that is not exactly 40 bytes"
   CHECK(sh::decode_file_info(std::string(40, '\0')).size == 0);
 }
 
+TEST_CASE("04.1 encode_header and decode_header are this file's own code, not common's frame functions") {
+  const sh::HeaderBytes bytes = sh::encode_header({sh::kTypeGet, 3});
+  CHECK(sh::decode_header(bytes).length == 3);
+  check_not_borrowed({"lab::encode_frame_header", "lab::decode_frame_header"});
+}
+
 // ---- 04.2 ------------------------------------------------------------------
 
 TEST_CASE("04.2 send_frame writes the header and the payload, as another implementation reads them") {
@@ -499,9 +562,49 @@ TEST_CASE("04.2 recv_frame refuses garbage, and send_frame refuses a payload ove
   CHECK(frame->payload == "after");
 }
 
+TEST_CASE("04.2 send_frame puts the header and the payload in one write") {
+  // A SOCK_SEQPACKET socket keeps each write a record of its own: one recv
+  // returns exactly what one write sent. Two writes would let Nagle's
+  // algorithm hold the payload back on TCP.
+  int ends[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) == 0);
+  const Fd a{ends[0]};
+  const Fd b{ends[1]};
+  sh::send_frame(a, sh::kTypeCommand, "uname -a");
+  std::string record(256, '\0');
+  const ssize_t got = ::recv(b.get(), record.data(), record.size(), MSG_DONTWAIT);
+  REQUIRE_MESSAGE(got >= 0, "nothing was sent");
+  record.resize(static_cast<std::size_t>(got));
+  CHECK_MESSAGE(record.size() == sh::kHeaderSize + 8, "the first write held ", record.size(),
+                " bytes, not the 8-byte header and the 8-byte payload together");
+}
+
+TEST_CASE("04.2 recv_frame refuses an over-limit length before allocating anything for it") {
+  for (const std::uint32_t claimed : {std::uint32_t{1000} + 1, std::uint32_t{1} << 20, std::uint32_t{64} << 20}) {
+    auto [a, b] = lab::testing::socket_pair();
+    lab::write_all(a, bytes_of(lab::encode_frame_header({sh::kTypeFileData, claimed})));
+    a.reset();
+    const LargestAllocation largest;
+    CHECK_THROWS_WITH_AS(static_cast<void>(sh::recv_frame(b, 1000)), doctest::Contains("over the limit"),
+                         lab::ProtocolError);
+    CHECK_MESSAGE(largest.bytes() < claimed, "recv_frame allocated ", largest.bytes(), " bytes for a claimed ",
+                  claimed, "-byte payload over the limit of 1000 before refusing it");
+  }
+}
+
+TEST_CASE("04.2 send_frame and recv_frame are this file's own code, not common's frame functions") {
+  auto [a, b] = lab::testing::socket_pair();
+  sh::send_frame(a, sh::kTypeStdout, "hi");
+  a.reset();
+  const auto frame = sh::recv_frame(b);
+  REQUIRE(frame);
+  CHECK(frame->payload == "hi");
+  check_not_borrowed({"lab::send_frame", "lab::recv_frame", "lab::encode_frame_header", "lab::decode_frame_header"});
+}
+
 // ---- 04.2: the server, end to end (it needs 04.1 and 04.2) -------------------
 
-TEST_CASE("04.2 pair: a command's stdout, stderr and exit status come back as separate frames") {
+TEST_CASE("04.p pair: a command's stdout, stderr and exit status come back as separate frames") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const Fd connection = connect_to(server);
@@ -527,7 +630,7 @@ TEST_CASE("04.2 pair: a command's stdout, stderr and exit status come back as se
   CHECK(next_frame(connection).payload == lab::big_command_output());
 }
 
-TEST_CASE("04.2 pair: a 4 GiB length claim gets an error, the server stays small and serves the next client") {
+TEST_CASE("04.p pair: a 4 GiB length claim gets an error, the server stays small and serves the next client") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   // A server that tried to allocate 4 GiB fails at once instead of eating the machine.
@@ -547,7 +650,7 @@ TEST_CASE("04.2 pair: a 4 GiB length claim gets an error, the server stays small
   CHECK_MESSAGE(peak < 256 * 1024, "the server's peak resident memory reached ", peak, " KiB");
 }
 
-TEST_CASE("04.2 pair: garbage, a truncated header and a truncated payload cost only their connection") {
+TEST_CASE("04.p pair: garbage, a truncated header and a truncated payload cost only their connection") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   {
@@ -588,7 +691,7 @@ TEST_CASE("04.2 pair: garbage, a truncated header and a truncated payload cost o
   CHECK_MESSAGE(log.find("dropped: connection closed after 3 of 100 bytes") != std::string::npos, log);
 }
 
-TEST_CASE("04.2 pair: a silent client is dropped after the idle timeout, and the next one is served") {
+TEST_CASE("04.p pair: a silent client is dropped after the idle timeout, and the next one is served") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--idle-timeout", "1"});
   INFO(server.stop_and_describe());
   const Fd silent = connect_to(server);
@@ -600,7 +703,7 @@ TEST_CASE("04.2 pair: a silent client is dropped after the idle timeout, and the
   CHECK_MESSAGE(error.find("idle timeout") != std::string::npos, "error frame: ", lab::preview(error));
 }
 
-TEST_CASE("04.2 pair: the server refuses names that leave its directory or are not regular files") {
+TEST_CASE("04.p pair: the server refuses names that leave its directory or are not regular files") {
   TempDir served;
   TempDir outside;
   served.write("ok.txt", "fine\n");
@@ -632,7 +735,7 @@ TEST_CASE("04.2 pair: the server refuses names that leave its directory or are n
   }
 }
 
-TEST_CASE("04.2 pair: a sparse 4 MiB file streams in chunks, and the server does not grow by its size") {
+TEST_CASE("04.p pair: a sparse 4 MiB file streams in chunks, and the server does not grow by its size") {
   constexpr std::uint64_t kSparseSize = 4U << 20;
   TempDir served;
   {
@@ -666,7 +769,7 @@ TEST_CASE("04.2 pair: a sparse 4 MiB file streams in chunks, and the server does
   CHECK_MESSAGE(growth < 2 * 1024, "the server's peak memory grew by ", growth, " KiB to send a 4 MiB file");
 }
 
-TEST_CASE("04.2 pair: the client prints stdout, stderr and the exit status of each command apart") {
+TEST_CASE("04.p pair: the client prints stdout, stderr and the exit status of each command apart") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const auto result =
@@ -824,9 +927,25 @@ TEST_CASE("04.3 an existing file is replaced only by a verified download") {
   CHECK(saved.entries() == std::vector<std::string>{"notes.txt"});
 }
 
+TEST_CASE("04.3 download_file streams an 8 MiB file: no allocation comes near the file's size") {
+  TempDir served;
+  TempDir saved;
+  const std::size_t size = std::size_t{8} << 20;
+  served.write("big.bin", pattern(size));
+  auto server = lab::testing::ServerProcess::start(kServer, {"--dir", served.str()});
+  INFO(server.stop_and_describe());
+  const Fd connection = connect_to(server);
+  const LargestAllocation largest;
+  const sh::Download got = sh::download_file(connection, "big.bin", saved.path());
+  CHECK(got.size == size);
+  // One frame (at most kMaxPayload) at a time is fine; the whole file is not.
+  CHECK_MESSAGE(largest.bytes() <= std::size_t{sh::kMaxPayload} + 4096, "download_file made an allocation of ",
+                largest.bytes(), " bytes for an ", size, "-byte file: the header says never to hold the whole file");
+}
+
 // ---- 04.3: the pair, end to end ----------------------------------------------
 
-TEST_CASE("04.3 pair: the client downloads into --to, and refuses an escaping name in one line") {
+TEST_CASE("04.p pair: the client downloads into --to, and refuses an escaping name in one line") {
   TempDir served;
   TempDir saved;
   served.write("hello.txt", "hello, world\n");
@@ -846,7 +965,7 @@ TEST_CASE("04.3 pair: the client downloads into --to, and refuses an escaping na
   CHECK(saved.entries() == std::vector<std::string>{"hello.txt"});
 }
 
-TEST_CASE("04.3 pair: against a fake server that lies about the hash, the client keeps nothing") {
+TEST_CASE("04.p pair: against a fake server that lies about the hash, the client keeps nothing") {
   TempDir saved;
   const Fd listener = lab::tcp_listen(Endpoint{"127.0.0.1", 0});
   const auto port = lab::SocketAddress::local_of(listener.get()).port();
@@ -878,7 +997,7 @@ TEST_CASE("04.3 pair: against a fake server that lies about the hash, the client
   CHECK_MESSAGE(saved.entries().empty(), "left behind: ", saved.entry_list());
 }
 
-TEST_CASE("04.3 pair: a client with no server says so in one line") {
+TEST_CASE("04.p pair: a client with no server says so in one line") {
   TempDir saved;
   lab::testing::run_refused_client(kClient, {"--to", saved.str(), "get", "x"});
   // The same client must work once a server is there.

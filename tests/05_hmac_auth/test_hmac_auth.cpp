@@ -719,7 +719,7 @@ TEST_CASE("05.4 verify_server throws ProtocolError for a close, a wrong frame ty
 
 // ---- The pair, end to end --------------------------------------------------
 
-TEST_CASE("05.3 pair: the right key authenticates and each message comes back upper-cased") {
+TEST_CASE("05.p pair: the right key authenticates and each message comes back upper-cased") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file));
@@ -737,7 +737,7 @@ TEST_CASE("05.3 pair: the right key authenticates and each message comes back up
   CHECK(lab::testing::child_pids().empty());  // server and clients all reaped
 }
 
-TEST_CASE("05.3 pair: the key from LAB_SECRET works the same, and --key-file wins over it") {
+TEST_CASE("05.p pair: the key from LAB_SECRET works the same, and --key-file wins over it") {
   TempDir dir;
   const std::string wrong_file = dir.file("wrong", kWrongKey);
   lab::SpawnOptions with_secret;
@@ -753,7 +753,7 @@ TEST_CASE("05.3 pair: the key from LAB_SECRET works the same, and --key-file win
   CHECK(overridden.out.empty());
 }
 
-TEST_CASE("05.3 pair: a wrong key gets NO and one error line, and the server serves the next client") {
+TEST_CASE("05.p pair: a wrong key gets NO and one error line, and the server serves the next client") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   const std::string wrong_file = dir.file("wrong", kWrongKey);
@@ -774,7 +774,7 @@ TEST_CASE("05.3 pair: a wrong key gets NO and one error line, and the server ser
   CHECK_MESSAGE(contains(log, "1 client(s) authenticated, 1 refused"), log);
 }
 
-TEST_CASE("05.3 pair: an answer captured from one connection and replayed on another gets NO") {
+TEST_CASE("05.p pair: an answer captured from one connection and replayed on another gets NO") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file));
@@ -798,7 +798,7 @@ TEST_CASE("05.3 pair: an answer captured from one connection and replayed on ano
   CHECK(read_rest(replayer) == "NO");  // and then the server closes
 }
 
-TEST_CASE("05.3 pair: silence, a stalled answer, early close, garbage and resets don't stop the server") {
+TEST_CASE("05.p pair: silence, a stalled answer, early close, garbage and resets don't stop the server") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file, 300ms));
@@ -851,7 +851,7 @@ TEST_CASE("05.3 pair: silence, a stalled answer, early close, garbage and resets
   CHECK_MESSAGE(contains(log, "dropped: "), log);  // the frame layer names the problem
 }
 
-TEST_CASE("05.3 pair: an outside client that follows the README byte by byte can chat") {
+TEST_CASE("05.p pair: an outside client that follows the README byte by byte can chat") {
   // No lab::send_frame here: the frame is written out as the README shows it.
   TempDir dir;
   const std::string key_file = dir.file("key", kExampleKey);
@@ -871,7 +871,7 @@ TEST_CASE("05.3 pair: an outside client that follows the README byte by byte can
   CHECK(read_rest(client).empty());
 }
 
-TEST_CASE("05.3 pair: the key is never printed, and a key file open to others gets a warning") {
+TEST_CASE("05.p pair: the key is never printed, and a key file open to others gets a warning") {
   TempDir dir;
   const std::string secret = "do-not-print-me-7f3a9c";
   const std::string key_file = dir.file("key", secret, 0644);
@@ -894,7 +894,7 @@ TEST_CASE("05.3 pair: the key is never printed, and a key file open to others ge
   }
 }
 
-TEST_CASE("05.3 pair: a missing, empty or unreadable key is one clear line, and then the right key works") {
+TEST_CASE("05.p pair: a missing, empty or unreadable key is one clear line, and then the right key works") {
   TempDir dir;
   ::unsetenv("LAB_SECRET");  // this test process's own environment, inherited by the programs
   const auto no_key = lab::testing::run({kServer, "--port", "0"});
@@ -936,7 +936,7 @@ TEST_CASE("05.3 pair: a missing, empty or unreadable key is one clear line, and 
   CHECK(works.out == "authenticated: the server said OK\nOK\n");
 }
 
-TEST_CASE("05.3 pair: --replay-demo shows OK for the real answer, then NO for its replay") {
+TEST_CASE("05.p pair: --replay-demo shows OK for the real answer, then NO for its replay") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file));
@@ -950,7 +950,7 @@ TEST_CASE("05.3 pair: --replay-demo shows OK for the real answer, then NO for it
         "replay demo: sent the same answer on a new connection; the server said NO\n");
 }
 
-TEST_CASE("05.3 pair: SIGTERM stops the server at once while a client keeps it waiting") {
+TEST_CASE("05.p pair: SIGTERM stops the server at once while a client keeps it waiting") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file, 60'000ms));
@@ -965,7 +965,7 @@ TEST_CASE("05.3 pair: SIGTERM stops the server at once while a client keeps it w
   CHECK(server.stop(3s) == lab::ExitStatus{0, 0});
 }
 
-TEST_CASE("05.4 pair: client --mutual checks the real server's proof, then chats") {
+TEST_CASE("05.p pair: client --mutual checks the real server's proof, then chats") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);
   auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file));
@@ -977,7 +977,7 @@ TEST_CASE("05.4 pair: client --mutual checks the real server's proof, then chats
         "authenticated: the server said OK\nthe server proved it knows the key too\nTRUST\nVERIFY\n");
 }
 
-TEST_CASE("05.4 pair: client --mutual sends nothing to a fake server that cannot prove the key") {
+TEST_CASE("05.p pair: client --mutual sends nothing to a fake server that cannot prove the key") {
   // The fake server does not know the key: it says OK to any answer, and
   // sends 32 made-up bytes as its "proof".
   TempDir dir;

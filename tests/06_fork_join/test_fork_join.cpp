@@ -627,7 +627,7 @@ std::string children_left(int server_pid) {
 
 }  // namespace
 
-TEST_CASE("06.2 pair: 200 clients (50 under TSan) served by the forking server leave zero zombies") {
+TEST_CASE("06.p pair: 200 clients (50 under TSan) served by the forking server leave zero zombies") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const int server_pid = server.child().pid();
@@ -652,7 +652,7 @@ TEST_CASE("06.2 pair: 200 clients (50 under TSan) served by the forking server l
   CHECK(process_state(server_pid) != 'Z');
 }
 
-TEST_CASE("06.4 pair: the client's workers are served by separate children and joined in order") {
+TEST_CASE("06.p pair: the client's workers are served by separate children and joined in order") {
   auto server = lab::testing::ServerProcess::start(kServer);
   const auto result = lab::testing::run(
       {kClient, "--port", std::to_string(server.port()), "--workers", "5"}, "", 8s);
@@ -682,7 +682,7 @@ TEST_CASE("06.4 pair: the client's workers are served by separate children and j
   CHECK(server.rest_of_output().find("stopped after 5 client(s)") != std::string::npos);
 }
 
-TEST_CASE("06.4 pair: a crashed worker is reported as killed by SIGABRT") {
+TEST_CASE("06.p pair: a crashed worker is reported as killed by SIGABRT") {
   auto server = lab::testing::ServerProcess::start(kServer);
   const auto result = lab::testing::run(
       {kClient, "--port", std::to_string(server.port()), "--workers", "3", "--crash", "1"}, "", 8s);
@@ -698,7 +698,7 @@ TEST_CASE("06.4 pair: a crashed worker is reported as killed by SIGABRT") {
   CHECK(result.out.find("joined worker 2: pid") != std::string::npos);
 }
 
-TEST_CASE("06.3 pair: garbage, silent and resetting clients cost only their own child") {
+TEST_CASE("06.p pair: garbage, silent and resetting clients cost only their own child") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--idle-ms", "300"});
   INFO(server.stop_and_describe());
   const lab::Endpoint endpoint{"127.0.0.1", server.port()};
@@ -733,7 +733,7 @@ TEST_CASE("06.3 pair: garbage, silent and resetting clients cost only their own 
   CHECK(log.find("stopped after 4 client(s)") != std::string::npos);
 }
 
-TEST_CASE("06.3 pair: stopping the server ends the children still serving") {
+TEST_CASE("06.p pair: stopping the server ends the children still serving") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--idle-ms", "60000"});
   INFO(server.stop_and_describe());
   const lab::Endpoint endpoint{"127.0.0.1", server.port()};
@@ -750,7 +750,7 @@ TEST_CASE("06.3 pair: stopping the server ends the children still serving") {
   CHECK_FALSE(lab::read_some(lingering, 100).has_value());
 }
 
-TEST_CASE("06.4 pair: a client with no server says so in one line") {
+TEST_CASE("06.p pair: a client with no server says so in one line") {
   lab::testing::run_refused_client(kClient);
   // The same client must work once a server is there (a stub fails here).
   auto server = lab::testing::ServerProcess::start(kServer);

@@ -443,7 +443,7 @@ TEST_CASE("07.2 SIGHUP reopens the log: after a rename, a new log file starts") 
   CHECK(fs::exists(daemon.pid_path()));
 }
 
-TEST_CASE("07.2 control client: start, status and stop in one invocation") {
+TEST_CASE("07.p control client: start, status and stop in one invocation") {
   const TempDir dir;
   RunningDaemon guard(dir);  // stops a daemon the client would leave behind
   const auto result = lab::testing::run({kClient, "--port", "0", "--pid-file", guard.pid_path(),
@@ -457,7 +457,7 @@ TEST_CASE("07.2 control client: start, status and stop in one invocation") {
   CHECK_FALSE(fs::exists(guard.pid_path()));
 }
 
-TEST_CASE("07.1 control client: stop with no daemon says it is not running") {
+TEST_CASE("07.p control client: stop with no daemon says it is not running") {
   const TempDir dir;
   std::ofstream(dir.file("daemon.pid")) << "999999\n";  // stale: must not be signalled
   const auto result = lab::testing::run({kClient, "--pid-file", dir.file("daemon.pid"), "stop"});
@@ -672,8 +672,15 @@ TEST_CASE("07.3 a body that throws ends the tied child with status 1, not in the
   CHECK(lab::ExitStatus::from_wait_status(status) == lab::ExitStatus{1, 0});
 }
 
-TEST_CASE("07.3 control client demo: start, status, refusal, stop, and the tied-children demo") {
-  const auto result = lab::testing::run({kClient, "demo"}, "", 9s);
+TEST_CASE("07.p control client demo: start, status, refusal, stop, and the tied-children demo") {
+  // The demo makes its folder "lab07-demo-XXXXXX" under $TMPDIR: pointing
+  // TMPDIR at our own folder means we count only the processes this run
+  // started, never a daemon some other program left on the machine.
+  const TempDir dir;
+  RunningDaemon guard(dir);  // stops whatever of ours the demo leaves behind
+  lab::SpawnOptions options;
+  options.environment.emplace_back("TMPDIR", dir.str());
+  const auto result = lab::testing::run({kClient, "demo"}, "", 9s, options);
   INFO(result.describe());
   CHECK(result.status.success());
   CHECK(result.out.find("start: daemon pid ") != std::string::npos);
@@ -687,5 +694,5 @@ TEST_CASE("07.3 control client demo: start, status, refusal, stop, and the tied-
   const pid_t pid = static_cast<pid_t>(std::atol(result.out.c_str() + at + 18));
   const auto fields = stat_fields(pid);
   CHECK_MESSAGE((fields.empty() || fields[0] == "Z"), "the demo's daemon ", pid, " still runs");
-  CHECK(processes_mentioning("lab07-demo-").empty());
+  CHECK(processes_mentioning(dir.file("lab07-demo-")).empty());
 }

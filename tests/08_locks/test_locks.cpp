@@ -369,7 +369,7 @@ TEST_CASE("08.3 a ring of transfers a->b->c->a on three threads never deadlocks,
 
 // ---- The pair, end to end --------------------------------------------------------
 
-TEST_CASE("08.1 pair: 20 buyer processes x 20 attempts on 100 tickets buy exactly 100") {
+TEST_CASE("08.p pair: 20 buyer processes x 20 attempts on 100 tickets buy exactly 100") {
   // 20 buyers here (the client's default is 50, as in the case above that
   // forks buyers itself): each buyer is a process of the client and has a
   // process of the server, and under a sanitizer every fork is slow.
@@ -387,7 +387,7 @@ TEST_CASE("08.1 pair: 20 buyer processes x 20 attempts on 100 tickets buy exactl
   CHECK(result.out.find("OK: every ticket sold once") != std::string::npos);
 }
 
-TEST_CASE("08.1 pair: without the lock the count is never below zero and at least every ticket sells") {
+TEST_CASE("08.p pair: without the lock the count is never below zero and at least every ticket sells") {
   const TempOffice office(0);
   auto server = lab::testing::ServerProcess::start(kServer, {"--file", office.path().string(), "--race-us", "1000"});
   INFO(server.stop_and_describe());
@@ -405,7 +405,7 @@ TEST_CASE("08.1 pair: without the lock the count is never below zero and at leas
   CHECK(unlocked.out.find(", 0 left") != std::string::npos);
 }
 
-TEST_CASE("08.1 pair: unknown commands and overlong lines get an error, and the server goes on") {
+TEST_CASE("08.p pair: unknown commands and overlong lines get an error, and the server goes on") {
   const TempOffice office(0);
   auto server = lab::testing::ServerProcess::start(kServer, {"--file", office.path().string()});
   INFO(server.stop_and_describe());
@@ -438,7 +438,7 @@ TEST_CASE("08.1 pair: unknown commands and overlong lines get an error, and the 
   CHECK(result.out.find("bought 5 ticket(s); 5 were for sale, 0 left") != std::string::npos);
 }
 
-TEST_CASE("08.1 pair: SIGTERM stops the server with status 0 and leaves no process behind") {
+TEST_CASE("08.p pair: SIGTERM stops the server with status 0 and leaves no process behind") {
   const TempOffice office(0);
   auto server = lab::testing::ServerProcess::start(kServer, {"--file", office.path().string(), "--race-us", "0"});
   INFO(server.stop_and_describe());
@@ -456,7 +456,7 @@ TEST_CASE("08.1 pair: SIGTERM stops the server with status 0 and leaves no proce
   CHECK_FALSE_MESSAGE(lab::read_some(idle, 16).has_value(), "the idle buyer's server process still runs");
 }
 
-TEST_CASE("08.1 pair: a client with no server says so in one line") {
+TEST_CASE("08.p pair: a client with no server says so in one line") {
   lab::testing::run_refused_client(kClient);
   const TempOffice office(0);
   auto server = lab::testing::ServerProcess::start(kServer, {"--file", office.path().string(), "--race-us", "0"});

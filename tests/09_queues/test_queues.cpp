@@ -344,7 +344,7 @@ TEST_CASE("09.3 a producer whose consumers are all gone gets EPIPE, not a hang")
 
 // ---- The pair, end to end --------------------------------------------------------
 
-TEST_CASE("09.3 pair: 500 jobs of varied sizes come back exactly once and correct") {
+TEST_CASE("09.p pair: 500 jobs of varied sizes come back exactly once and correct") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "4"});
   INFO(server.stop_and_describe());
   const auto result = lab::testing::run(
@@ -355,7 +355,7 @@ TEST_CASE("09.3 pair: 500 jobs of varied sizes come back exactly once and correc
   CHECK(result.out.find("worker process(es) shared the work") != std::string::npos);
 }
 
-TEST_CASE("09.3 pair: a malformed job and a hostile length get an error, and the server goes on") {
+TEST_CASE("09.p pair: a malformed job and a hostile length get an error, and the server goes on") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const lab::Endpoint endpoint{"127.0.0.1", server.port()};
@@ -383,7 +383,7 @@ TEST_CASE("09.3 pair: a malformed job and a hostile length get an error, and the
   CHECK(result.status.success());
 }
 
-TEST_CASE("09.3 pair: SIGTERM stops the server with status 0, and its workers with it") {
+TEST_CASE("09.p pair: SIGTERM stops the server with status 0, and its workers with it") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "3"});
   INFO(server.stop_and_describe());
   const auto result = lab::testing::run({kClient, "--port", std::to_string(server.port()), "--jobs", "100"});
@@ -402,7 +402,7 @@ TEST_CASE("09.3 pair: SIGTERM stops the server with status 0, and its workers wi
   CHECK_FALSE_MESSAGE(read_frame(waiting).has_value(), "a worker or the feeder still holds the connection");
 }
 
-TEST_CASE("09.3 pair: a client with no server says so in one line") {
+TEST_CASE("09.p pair: a client with no server says so in one line") {
   lab::testing::run_refused_client(kClient);
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <cstdint>
 #include <future>
+#include <latch>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,6 +25,8 @@ using namespace std::chrono_literals;
 using lab::producer_consumer::BoundedQueue;
 using lab::producer_consumer::testing::CloseOnExit;
 using lab::producer_consumer::testing::becomes_true;
+using lab::producer_consumer::testing::blocked_in_futex;
+using lab::producer_consumer::testing::this_thread_id;
 using lab::producer_consumer::testing::finished_within;
 
 namespace {
@@ -137,6 +141,72 @@ TEST_CASE("10.1 a queue of capacity 1 hands items over one at a time, in order")
   CHECK(producer.get());
 }
 
+TEST_CASE("10.1 capacity 1, 6 producers and 6 consumers, 300 rounds: no lost wake-up, never over capacity") {
+  // One condition variable shared by producers and consumers with
+  // notify_one, or `if` instead of a predicate, loses a wake-up or lets a
+  // woken thread find the slot taken; with capacity 1 and many threads of
+  // each kind that happens within a few rounds. Each round starts every
+  // thread together (a latch) and must end within its own deadline.
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 50;
+  for (int round = 0; round < 300; ++round) {
+    BoundedQueue<int> queue(1);
+    std::latch start(2 * kThreads);
+    std::atomic<int> over_capacity{0};
+    std::vector<std::future<bool>> producers;
+    std::vector<std::future<long>> consumers;
+    for (int p = 0; p < kThreads; ++p) {
+      producers.push_back(std::async(std::launch::async, [&queue, &start, p] {
+        start.arrive_and_wait();
+        for (int i = 0; i < kPerThread; ++i) {
+          if (!queue.push(p * kPerThread + i + 1)) {
+            return false;
+          }
+        }
+        return true;
+      }));
+    }
+    for (int c = 0; c < kThreads; ++c) {
+      consumers.push_back(std::async(std::launch::async, [&queue, &start, &over_capacity] {
+        start.arrive_and_wait();
+        long sum = 0;
+        for (int i = 0; i < kPerThread; ++i) {
+          const auto item = queue.pop();
+          if (!item) {
+            return -1L;  // nullopt from an open queue
+          }
+          sum += *item;
+          if (queue.size() > 1) {
+            ++over_capacity;
+          }
+        }
+        return sum;
+      }));
+    }
+    CloseOnExit closer(queue);
+    long total = 0;
+    bool finished = true;
+    for (auto& consumer : consumers) {
+      finished = finished && finished_within(consumer, 3s);
+    }
+    REQUIRE_MESSAGE(finished, "round ", round, ": consumers still wait with items left to pass: a lost wake-up");
+    bool returned_nullopt = false;
+    for (auto& consumer : consumers) {
+      const long sum = consumer.get();
+      returned_nullopt = returned_nullopt || sum < 0;
+      total += sum;
+    }
+    REQUIRE_MESSAGE(!returned_nullopt, "round ", round, ": pop returned nullopt from an open queue");
+    for (auto& producer : producers) {
+      REQUIRE(finished_within(producer, 3s));
+      REQUIRE(producer.get());
+    }
+    const long n = static_cast<long>(kThreads) * kPerThread;
+    REQUIRE_MESSAGE(total == n * (n + 1) / 2, "round ", round, ": items lost or passed twice");
+    REQUIRE_MESSAGE(over_capacity == 0, "round ", round, ": a queue of capacity 1 held 2 items");
+  }
+}
+
 // ---- 10.2 close ------------------------------------------------------------------
 
 TEST_CASE("10.2 pop after close drains what is left, then returns nullopt") {
@@ -161,9 +231,26 @@ TEST_CASE("10.2 close wakes every consumer blocked on an empty queue") {
   REQUIRE_FALSE(queue.is_closed());
   std::vector<std::future<std::optional<int>>> consumers;
   CloseOnExit closer(queue);
+  // Close only once every consumer is provably asleep in pop: a close that
+  // came first would not test waking anybody.
+  std::mutex tids_mutex;
+  std::vector<pid_t> tids;
   for (int k = 0; k < 8; ++k) {
-    consumers.push_back(std::async(std::launch::async, [&queue] { return queue.pop(); }));
+    consumers.push_back(std::async(std::launch::async, [&queue, &tids_mutex, &tids] {
+      {
+        const std::scoped_lock lock(tids_mutex);
+        tids.push_back(this_thread_id());
+      }
+      return queue.pop();
+    }));
   }
+  while (true) {
+    const std::scoped_lock lock(tids_mutex);
+    if (tids.size() == 8) {
+      break;
+    }
+  }
+  REQUIRE_MESSAGE(blocked_in_futex(tids, 5s), "the consumers did not all wait in pop on an empty queue");
   queue.close();
   for (auto& consumer : consumers) {
     REQUIRE_MESSAGE(finished_within(consumer, 5s),
@@ -179,9 +266,25 @@ TEST_CASE("10.2 close wakes every producer blocked on a full queue, and their pu
   REQUIRE(queue.push(2));
   std::vector<std::future<bool>> producers;
   CloseOnExit closer(queue);
+  std::mutex tids_mutex;
+  std::vector<pid_t> tids;
   for (int k = 0; k < 8; ++k) {
-    producers.push_back(std::async(std::launch::async, [&queue, k] { return queue.push(100 + k); }));
+    producers.push_back(std::async(std::launch::async, [&queue, &tids_mutex, &tids, k] {
+      {
+        const std::scoped_lock lock(tids_mutex);
+        tids.push_back(this_thread_id());
+      }
+      return queue.push(100 + k);
+    }));
   }
+  while (true) {
+    const std::scoped_lock lock(tids_mutex);
+    if (tids.size() == 8) {
+      break;
+    }
+  }
+  // Close only once every producer is provably asleep in push.
+  REQUIRE_MESSAGE(blocked_in_futex(tids, 5s), "the producers did not all wait in push on a full queue");
   queue.close();
   for (auto& producer : producers) {
     REQUIRE_MESSAGE(finished_within(producer, 5s),

@@ -151,7 +151,7 @@ TEST_CASE("10.4 destroying the pool without finish closes the queue and joins ev
 
 // ---- The pair, end to end --------------------------------------------------------
 
-TEST_CASE("10.4 pair: the client streams 10,000 items and every one is processed exactly once") {
+TEST_CASE("10.p pair: the client streams 10,000 items and every one is processed exactly once") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--consumers", "4", "--capacity", "8"});
   INFO(server.stop_and_describe());
   const auto result =
@@ -163,7 +163,7 @@ TEST_CASE("10.4 pair: the client streams 10,000 items and every one is processed
   CHECK(result.out.find("every item was processed exactly once") != std::string::npos);
 }
 
-TEST_CASE("10.4 pair: slow consumers make the producer wait (back-pressure)") {
+TEST_CASE("10.p pair: slow consumers make the producer wait (back-pressure)") {
   auto server = lab::testing::ServerProcess::start(
       kServer, {"--consumers", "2", "--capacity", "2", "--work-us", "2000"});
   INFO(server.stop_and_describe());
@@ -177,7 +177,7 @@ TEST_CASE("10.4 pair: slow consumers make the producer wait (back-pressure)") {
   CHECK(result.out.find("producer waited 0 times") == std::string::npos);
 }
 
-TEST_CASE("10.4 pair: garbage and resets get an error or a closed connection, and the server goes on") {
+TEST_CASE("10.p pair: garbage and resets get an error or a closed connection, and the server goes on") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const Endpoint endpoint{"127.0.0.1", server.port()};
@@ -211,7 +211,7 @@ TEST_CASE("10.4 pair: garbage and resets get an error or a closed connection, an
   CHECK(result.out.find("total: 100 items, sum 5050,") != std::string::npos);
 }
 
-TEST_CASE("10.4 pair: SIGTERM stops the server with status 0 after serving a producer") {
+TEST_CASE("10.p pair: SIGTERM stops the server with status 0 after serving a producer") {
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
   const auto result =
@@ -224,7 +224,7 @@ TEST_CASE("10.4 pair: SIGTERM stops the server with status 0 after serving a pro
   CHECK(lab::testing::child_pids().empty());
 }
 
-TEST_CASE("10.4 pair: a client with no server says so in one line") {
+TEST_CASE("10.p pair: a client with no server says so in one line") {
   lab::testing::run_refused_client(kClient);
   // The same client works once a server is there (so a stub cannot pass).
   auto server = lab::testing::ServerProcess::start(kServer);

@@ -17,6 +17,8 @@
 # Every doctest TEST_CASE becomes its own ctest test with a TIMEOUT, so a
 # hang or a crash costs one case, not the whole file.
 
+include(WrongAnswers)
+
 set(LAB_CASE_TIMEOUT 10 CACHE STRING "Seconds one graded test case may run")
 set(LAB_EXTRA_TESTS "" CACHE PATH "An instructor's hidden tests: DIR/NN_topic/*.cpp (see docs/instructors.md)")
 
@@ -99,7 +101,8 @@ function(lab_add_lesson dir)
       lab_add_test_executable(${test_exe}
         SOURCES ${test_sources}
         LIBRARIES ${lib}
-        DEFINITIONS "LAB_PROGRAM_DIR=\"${out_dir}\"" "LAB_LESSON_DIR=\"lessons/${dir}\"")
+        DEFINITIONS "LAB_PROGRAM_DIR=\"${out_dir}\"" "LAB_LESSON_DIR=\"lessons/${dir}\""
+                    "LAB_EXERCISE_LIBRARY=\"$<TARGET_FILE:${lib}>\"")
       # The programs a test starts must be built with the test.
       foreach(program IN LISTS arg_PROGRAMS)
         add_dependencies(${test_exe} ${variant}${nn}_${program})
@@ -130,6 +133,10 @@ function(lab_add_lesson dir)
             -P "${PROJECT_SOURCE_DIR}/tests/cmake/CheckStubs.cmake")
         set_tests_properties("selfcheck/${dir} stubs fail every graded case" PROPERTIES
           LABELS selfcheck TIMEOUT 300 SKIP_REGULAR_EXPRESSION "lab-skip:")
+      endif()
+      if(variant STREQUAL "solution")
+        lab_add_wrong_answers(${dir} EXERCISE ${arg_EXERCISE} PROGRAMS ${arg_PROGRAMS}
+          TIMEOUT ${timeout} TEST_SOURCES ${test_sources})
       endif()
     endif()
   endforeach()

@@ -1,0 +1,192 @@
+# Wrong answers: does every realistic bug lose points?
+#
+# tests/NN_topic/wrong/<name>.patch is one student bug, kept as a unified
+# diff against solutions/NN_topic/ (paths a/<file> and b/<file>). Its first
+# lines, before the diff, are "# " comments that patch(1) skips as leading
+# text:
+#
+#   # task: 10.2
+#   # breaks: "close sets the flag under the mutex and wakes every waiter"
+#   # programs: rebuilt      (optional: see below)
+#   # needs: tsan            (optional: a data race, checked in the tsan preset only)
+#
+# For each patch, lab_add_wrong_answers (called by lab_add_lesson) makes, at
+# build time, a copy of solutions/NN_topic with the patch applied and builds
+# the lesson's test executable against it. The self-check
+# "selfcheck/NN_topic wrong answer <name> loses points in NN.k" then runs that
+# task's graded cases one by one and passes as soon as one of them fails: a
+# wrong answer that passes every case of its task would get full marks.
+#
+# To keep the build short, the test sources are compiled once per lesson and
+# linked with each wrong answer; only a patch to a header (a template, as in
+# lesson 10) compiles them again. The tests start the reference programs
+# (server, client) unless the patch says "# programs: rebuilt": then the
+# lesson's programs are linked with the wrong answer too, for a task whose
+# cases run the programs (07.2's daemon, for instance).
+#
+# Run as a script (cmake -P) with EXE, TASK, NAME, WHY, TIMEOUT, PROGRAM_DIR
+# and LIBRARY, this file is the self-check itself.
+
+if(CMAKE_SCRIPT_MODE_FILE)
+  include("${CMAKE_CURRENT_LIST_DIR}/ListDoctestCases.cmake")
+  # The tests compiled for wrong answers find the programs and the exercise's
+  # library through these (see lab_wrong_answer_path below).
+  set(ENV{LAB_WRONG_PROGRAM_DIR} "${PROGRAM_DIR}")
+  set(ENV{LAB_WRONG_EXERCISE_LIBRARY} "${LIBRARY}")
+  lab_list_doctest_cases("${EXE}" cases list_error)
+  if(list_error)
+    message(FATAL_ERROR "${list_error}")
+  endif()
+  string(REPLACE "." "\\." task_pattern "${TASK}")
+  set(task_cases "")
+  foreach(name IN LISTS cases)
+    if(name MATCHES "^${task_pattern} ")
+      list(APPEND task_cases "${name}")
+    endif()
+  endforeach()
+  list(LENGTH task_cases count)
+  if(count EQUAL 0)
+    message(FATAL_ERROR "wrong answer ${NAME}: no graded case is named '${TASK} ...'")
+  endif()
+  foreach(name IN LISTS task_cases)
+    string(REPLACE "," "\\," filter "${name}")
+    execute_process(
+      COMMAND "${EXE}" "--test-case=${filter}"
+      OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE status
+      TIMEOUT ${TIMEOUT})
+    if(NOT status EQUAL 0)
+      message(STATUS "wrong answer ${NAME} loses points in ${TASK}: '${name}' fails (${status})")
+      return()
+    endif()
+  endforeach()
+  message(FATAL_ERROR "wrong answer ${NAME} GOT THROUGH: all ${count} cases of ${TASK} pass, "
+    "although it breaks ${WHY}\n  cases: ${task_cases}")
+endif()
+
+option(LAB_WRONG_ANSWERS "Build and run the wrong-answer self-checks (tests/NN_topic/wrong/)" ON)
+find_program(LAB_PATCH_PROGRAM patch)
+
+# lab_add_wrong_answers(03_sticky_packets EXERCISE line_splitter.cpp
+#                       PROGRAMS server client TIMEOUT 10 TEST_SOURCES ...)
+function(lab_add_wrong_answers dir)
+  cmake_parse_arguments(arg "" "EXERCISE;TIMEOUT" "PROGRAMS;TEST_SOURCES" ${ARGN})
+  file(GLOB patches CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/${dir}/wrong/*.patch")
+  if(NOT LAB_WRONG_ANSWERS OR NOT patches)
+    return()
+  endif()
+  if(NOT LAB_PATCH_PROGRAM)
+    message(STATUS "${dir}: patch(1) not found, so the wrong-answer self-checks are skipped")
+    return()
+  endif()
+  string(SUBSTRING "${dir}" 0 2 nn)
+  set(lesson_src "${PROJECT_SOURCE_DIR}/lessons/${dir}")
+  set(solution_src "${PROJECT_SOURCE_DIR}/solutions/${dir}")
+  file(GLOB solution_files RELATIVE "${solution_src}" CONFIGURE_DEPENDS "${solution_src}/*")
+
+  # What the tests compiled for a wrong answer read at run time instead of a
+  # fixed path: the self-check sets the variables for each wrong answer.
+  set(paths_header "${CMAKE_BINARY_DIR}/wrong/lab_wrong_answer_path.hpp")
+  if(NOT EXISTS "${paths_header}")
+    file(WRITE "${paths_header}"
+"#pragma once
+#include <cstdlib>
+inline const char* lab_wrong_answer_path(const char* variable) {
+  const char* value = std::getenv(variable);
+  return value != nullptr ? value : \"(run through tests/cmake/WrongAnswers.cmake)\";
+}
+")
+  endif()
+  set(test_definitions
+    "LAB_PROGRAM_DIR=lab_wrong_answer_path(\"LAB_WRONG_PROGRAM_DIR\")"
+    "LAB_EXERCISE_LIBRARY=lab_wrong_answer_path(\"LAB_WRONG_EXERCISE_LIBRARY\")"
+    "LAB_LESSON_DIR=\"lessons/${dir}\"")
+
+  # The test sources, compiled once against the reference headers.
+  set(shared_tests wrong${nn}_tests)
+  add_library(${shared_tests} OBJECT ${arg_TEST_SOURCES})
+  target_link_libraries(${shared_tests} PRIVATE lab_test_support doctest::doctest lab_build_flags solution${nn})
+  target_compile_definitions(${shared_tests} PRIVATE ${test_definitions})
+  target_compile_options(${shared_tests} PRIVATE -include "${paths_header}")
+  # And each program's object, to link with a wrong answer that needs them.
+  foreach(program IN LISTS arg_PROGRAMS)
+    add_library(wrong${nn}_${program}_object OBJECT "${lesson_src}/${program}.cpp")
+    target_link_libraries(wrong${nn}_${program}_object PRIVATE solution${nn})
+  endforeach()
+
+  foreach(patch IN LISTS patches)
+    get_filename_component(name "${patch}" NAME_WE)
+    file(STRINGS "${patch}" task_line REGEX "^# task: ")
+    file(STRINGS "${patch}" why_line REGEX "^# breaks: ")
+    file(STRINGS "${patch}" programs_line REGEX "^# programs: rebuilt")
+    file(STRINGS "${patch}" tsan_line REGEX "^# needs: tsan")
+    if(tsan_line AND NOT LAB_SANITIZER STREQUAL "thread")
+      continue()  # a data race: only a ThreadSanitizer build sees it
+    endif()
+    file(STRINGS "${patch}" target_line REGEX "^\\+\\+\\+ b/")
+    string(REGEX REPLACE "^# task: *" "" task "${task_line}")
+    string(REGEX REPLACE "^# breaks: *" "" why "${why_line}")
+    if(NOT task MATCHES "^${nn}\\.[0-9]+$" OR NOT why OR NOT target_line)
+      message(FATAL_ERROR "${patch}: needs '# task: ${nn}.k', '# breaks: ...' and a diff of one file (+++ b/FILE)")
+    endif()
+    list(LENGTH target_line files_patched)
+    if(NOT files_patched EQUAL 1)
+      message(FATAL_ERROR "${patch}: a wrong answer changes one file")
+    endif()
+    string(REGEX REPLACE "^\\+\\+\\+ b/([^\t ]+).*" "\\1" patched_file "${target_line}")
+
+    set(work "${CMAKE_BINARY_DIR}/wrong/${dir}/${name}")
+    set(copied "")
+    foreach(file IN LISTS solution_files)
+      list(APPEND copied "${work}/src/${file}")
+    endforeach()
+    add_custom_command(OUTPUT ${copied}
+      COMMAND "${CMAKE_COMMAND}" -E rm -rf "${work}/src"
+      COMMAND "${CMAKE_COMMAND}" -E copy_directory "${solution_src}" "${work}/src"
+      COMMAND "${LAB_PATCH_PROGRAM}" --batch --silent --no-backup-if-mismatch -p1 -d "${work}/src" -i "${patch}"
+      DEPENDS "${patch}" ${solution_files}
+      WORKING_DIRECTORY "${solution_src}"
+      COMMENT "wrong answer ${dir}/${name}: patching the reference"
+      VERBATIM)
+
+    set(lib wrong${nn}_${name})
+    add_library(${lib} STATIC "${work}/src/${arg_EXERCISE}")
+    target_include_directories(${lib} PUBLIC "${work}/src" "${lesson_src}")
+    target_link_libraries(${lib} PUBLIC lab::common)
+
+    set(exe wrong${nn}_${name}_test)
+    if(patched_file STREQUAL arg_EXERCISE)
+      add_executable(${exe} $<TARGET_OBJECTS:${shared_tests}>)
+    else()
+      # A header: the tests instantiate it, so they are compiled against the copy.
+      add_executable(${exe} ${arg_TEST_SOURCES})
+      target_compile_definitions(${exe} PRIVATE ${test_definitions})
+      target_compile_options(${exe} PRIVATE -include "${paths_header}")
+    endif()
+    target_link_libraries(${exe} PRIVATE lab_test_main lab_test_support ${lib})
+    set_target_properties(${exe} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${work}")
+
+    set(program_dir "${CMAKE_BINARY_DIR}/solutions/${dir}")
+    if(programs_line)
+      set(program_dir "${work}/bin")
+      foreach(program IN LISTS arg_PROGRAMS)
+        add_executable(${lib}_${program} $<TARGET_OBJECTS:wrong${nn}_${program}_object>)
+        target_link_libraries(${lib}_${program} PRIVATE ${lib})
+        set_target_properties(${lib}_${program} PROPERTIES
+          OUTPUT_NAME ${program} RUNTIME_OUTPUT_DIRECTORY "${program_dir}")
+        add_dependencies(${exe} ${lib}_${program})
+      endforeach()
+    else()
+      foreach(program IN LISTS arg_PROGRAMS)
+        add_dependencies(${exe} solution${nn}_${program})
+      endforeach()
+    endif()
+
+    set(test_name "selfcheck/${dir} wrong answer ${name} loses points in ${task}")
+    add_test(NAME "${test_name}"
+      COMMAND "${CMAKE_COMMAND}"
+        -DEXE=$<TARGET_FILE:${exe}> -DTASK=${task} -DNAME=${name} -DWHY=${why}
+        -DTIMEOUT=${arg_TIMEOUT} -DPROGRAM_DIR=${program_dir} -DLIBRARY=$<TARGET_FILE:${lib}>
+        -P "${PROJECT_SOURCE_DIR}/tests/cmake/WrongAnswers.cmake")
+    set_tests_properties("${test_name}" PROPERTIES LABELS selfcheck TIMEOUT 300)
+  endforeach()
+endfunction()
