@@ -24,6 +24,7 @@
 #include "runner.hpp"
 #include "shell.hpp"
 #include "supervise.hpp"
+#include "watch.hpp"
 
 namespace fs = std::filesystem;
 using namespace lab::tool;
@@ -52,6 +53,8 @@ commands:
       --no-build                do not rebuild first
       --no-tsan                 skip the second run under ThreadSanitizer (lessons with threads)
       --no-save                 do not update the progress that `lab list` shows
+  watch [NN] [--no-build]     grade lesson NN (default: the first not yet passed) on every
+                              save of its files, showing what changed; q quits
   hint NN                     the next hint for lesson NN's first unsolved exercise
   handout DIR                 write a copy of the lab without solutions/ to DIR
 
@@ -262,6 +265,27 @@ int command_grade(const Context& context, const std::vector<std::string>& args) 
   return report.all_passed() ? 0 : 1;
 }
 
+int command_watch(const Context& context, const std::vector<std::string>& args) {
+  GradeOptions options;
+  options.source_dir = context.source_dir;
+  options.build_dir = context.build_dir;
+  options.color = context.color;
+  options.jobs = std::max(1u, std::thread::hardware_concurrency());
+  std::string number;
+  for (const auto& word : args) {
+    if (word == "--no-build") {
+      options.build = false;
+    } else if (word == "--no-tsan") {
+      options.thread_sanitizer = false;
+    } else if (number.empty() && !word.empty() && word[0] != '-') {
+      number = word;
+    } else {
+      throw lab::UsageError("lab watch takes a lesson number and --no-build, --no-tsan; not '" + word + "'");
+    }
+  }
+  return watch(options, number);
+}
+
 int command_run(const Context& context, const std::vector<std::string>& args) {
   RunOptions options;
   options.source_dir = context.source_dir;
@@ -359,6 +383,9 @@ int main(int argc, char** argv) {
     }
     if (command == "grade") {
       return command_grade(context, rest);
+    }
+    if (command == "watch") {
+      return command_watch(context, rest);
     }
     if (command == "hint") {
       return command_hint(context, rest);

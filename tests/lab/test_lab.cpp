@@ -156,3 +156,40 @@ TEST_CASE("lab run 02 stops cleanly on SIGINT at any moment, leaving no process"
     CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
   }
 }
+
+TEST_CASE("lab watch grades, grades again when a file is saved, and quits on q, leaving no process") {
+  AdoptOrphans adopt;
+  // A copy of the fixture lab, whose student file this test saves.
+  const fs::path copy = temp_file("watch");
+  fs::copy(kFixtureSource, copy, fs::copy_options::recursive);
+  lab::SpawnOptions options;
+  options.environment = {{"NO_COLOR", "1"}};
+  options.pipe_stdin = true;
+  lab::Child tool = lab::Child::spawn(
+      {kLab, "--source-dir", copy.string(), "--build-dir", kFixtureBuild, "watch", "98", "--no-build"}, options);
+  lab::LineReader reader(tool.output());
+  std::string seen;
+  auto wait_for_line = [&](const std::string& text) {
+    for (;;) {
+      const auto line = reader.next_line(60s);
+      REQUIRE_MESSAGE(line, "lab watch ended before printing '", text, "' after:\n", seen);
+      seen += *line + "\n";
+      if (line->find(text) != std::string::npos) {
+        return;
+      }
+    }
+  };
+  wait_for_line("lab watch \u2014 lesson 98");
+  wait_for_line("next: 98.1 fails with a message");
+  wait_for_line("watching lessons/98_fixture/{answer.cpp}");
+  std::ofstream(copy / "lessons" / "98_fixture" / "answer.cpp", std::ios::app) << "// saved again\n";
+  wait_for_line("lab watch \u2014 lesson 98");
+  wait_for_line("watching lessons/98_fixture/{answer.cpp}");
+  lab::write_all(tool.input(), "q");
+  const auto status = tool.wait_for(10s);
+  REQUIRE_MESSAGE(status, "lab watch did not quit on q");
+  CHECK(*status == lab::ExitStatus{0, 0});
+  CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
+  fs::remove_all(copy);
+  fs::remove(fs::path(kFixtureBuild) / "lab-state.txt");
+}
