@@ -27,10 +27,15 @@ const OptionSpec* find_option(const ProgramSpec& spec, std::string_view name) {
   return nullptr;
 }
 
+// Nobody answered at that address: the server may not be running.
 bool is_connect_failure(int code) {
-  return code == ECONNREFUSED || code == ETIMEDOUT || code == EHOSTUNREACH ||
-         code == ENETUNREACH || code == ECONNRESET;
+  return code == ECONNREFUSED || code == ETIMEDOUT || code == EHOSTUNREACH || code == ENETUNREACH;
 }
+
+// The server was there and then went, or hung up: a reset (recv(2), send(2):
+// ECONNRESET) or a write after its end closed (EPIPE). Starting it again is
+// not the advice; what it printed says why it closed.
+bool is_closed_by_peer(int code) { return code == ECONNRESET || code == EPIPE; }
 
 std::string describe(const std::system_error& error) {
   std::string text = error.what();
@@ -194,6 +199,19 @@ std::string start_server_hint(int lesson) {
                      server, lesson);
 }
 
+std::string describe_failure(const ProgramSpec& spec, const std::system_error& error) {
+  std::string line = describe(error);
+  const bool is_errno = error.code().category() == std::generic_category();
+  if (!spec.is_server && is_errno && is_connect_failure(error.code().value())) {
+    line += " \u2014 " + start_server_hint(spec.lesson);
+  } else if (!spec.is_server && is_errno && is_closed_by_peer(error.code().value())) {
+    line += " \u2014 the server closed the connection: its output says why";
+  } else if (spec.is_server && error.code() == std::errc::address_in_use) {
+    line += " \u2014 another program uses this port: stop it, or pick another with --port (0 = any)";
+  }
+  return line;
+}
+
 void warn_line(std::string_view message) {
   std::fflush(stdout);  // keep stdout and stderr lines in the order they happened
   fmt::print(stderr, "{}: {}\n", g_program_name, message);
@@ -232,14 +250,7 @@ int run_program(int argc, char** argv, const ProgramSpec& spec,
     warn("{}", error.what());
     return 3;
   } catch (const std::system_error& error) {
-    std::string line = describe(error);
-    if (!spec.is_server && is_connect_failure(error.code().value()) &&
-        error.code().category() == std::generic_category()) {
-      line += " \u2014 " + start_server_hint(spec.lesson);
-    } else if (spec.is_server && error.code() == std::errc::address_in_use) {
-      line += " \u2014 another program uses this port: stop it, or pick another with --port (0 = any)";
-    }
-    warn("{}", line);
+    warn("{}", describe_failure(spec, error));
     return 1;
   } catch (const std::exception& error) {
     warn("{}", error.what());

@@ -1,6 +1,6 @@
 // Exercise 01 — write these functions. udp.hpp says what each must do, and
 // lessons/01_udp/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 01
 #include "udp.hpp"
 
 #include "lab/error.hpp"

@@ -1,6 +1,6 @@
 // Exercise 02 — write these functions. tcp.hpp says what each must do, and
 // lessons/02_tcp/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 02
 #include "tcp.hpp"
 
 #include "lab/error.hpp"

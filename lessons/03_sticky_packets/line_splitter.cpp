@@ -1,6 +1,6 @@
 // Exercise 03 — write these functions. line_splitter.hpp says what each must
 // do, and lessons/03_sticky_packets/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 03
 #include "line_splitter.hpp"
 
 #include "lab/error.hpp"

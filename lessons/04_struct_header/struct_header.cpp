@@ -1,6 +1,6 @@
 // Exercise 04 — write these functions. struct_header.hpp says what each must
 // do, and lessons/04_struct_header/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 04
 #include "struct_header.hpp"
 
 #include "lab/error.hpp"

@@ -1,6 +1,6 @@
 // Exercise 05 — write these functions. hmac_auth.hpp says what each must
 // do, and lessons/05_hmac_auth/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 05
 #include "hmac_auth.hpp"
 
 #include "lab/error.hpp"

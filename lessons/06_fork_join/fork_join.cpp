@@ -1,6 +1,6 @@
 // Exercise 06 — write these functions. fork_join.hpp says what each must do,
 // and lessons/06_fork_join/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 06
 #include "fork_join.hpp"
 
 #include "lab/error.hpp"

@@ -1,6 +1,6 @@
 // Exercise 07 — write these functions. daemon.hpp says what each must do,
 // and lessons/07_daemon/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 07
 #include "daemon.hpp"
 
 #include "lab/error.hpp"

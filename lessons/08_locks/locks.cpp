@@ -1,6 +1,6 @@
 // Exercise 08 — write these functions. locks.hpp says what each must do, and
 // lessons/08_locks/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 08
 #include "locks.hpp"
 
 #include "lab/error.hpp"

@@ -1,6 +1,6 @@
 // Exercise 09 — write these functions. process_queue.hpp says what each must
 // do, and lessons/09_queues/README.md walks through them. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 09
 #include "process_queue.hpp"
 
 #include <fcntl.h>

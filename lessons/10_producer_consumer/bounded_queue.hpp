@@ -6,7 +6,8 @@
 // BoundedQueue is a template, so its member functions are written here, in
 // the header, not in a .cpp: the compiler must see their code wherever the
 // queue is used with a new item type. Replace each `throw NotImplemented` at
-// the bottom of this file with your code.
+// the bottom of this file with your code. Grade with:
+//   build/default/lab grade 10
 //
 // Programs and tests include it as <bounded_queue.hpp> (angle brackets): the
 // reference build puts solutions/10_producer_consumer first on the include

@@ -1,6 +1,6 @@
 // Exercise 10.4 — write the consumer pool here. consumer_pool.hpp says what
 // it must do; exercises 10.1–10.3 are in bounded_queue.hpp. Grade with:
-//   cmake --workflow --preset grade
+//   build/default/lab grade 10
 #include "consumer_pool.hpp"
 
 #include "lab/error.hpp"

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <cerrno>
+
 #include "lab/error.hpp"
 #include "lab/program.hpp"
 #include "lab/text.hpp"
@@ -72,4 +74,32 @@ TEST_CASE("preview escapes bytes and shortens long payloads") {
   CHECK(lab::chomp("line\r\n") == "line");
   CHECK(lab::chomp("line\n") == "line");
   CHECK(lab::chomp("line") == "line");
+}
+
+TEST_CASE("a client's connection errors come with advice that fits the error") {
+  const auto client = lab::client_spec(2, "test client");
+  const auto refused = lab::describe_failure(client, lab::os_error(ECONNREFUSED, "connect 127.0.0.1:9002"));
+  CHECK(refused.find("connect 127.0.0.1:9002: Connection refused (ECONNREFUSED)") == 0);
+  CHECK(refused.find("is the server running?") != std::string::npos);
+
+  // The server was there and then went: telling the student to start it
+  // would send them looking in the wrong place.
+  const auto reset = lab::describe_failure(client, lab::os_error(ECONNRESET, "recv"));
+  CHECK(reset.find("recv: Connection reset by peer (ECONNRESET)") == 0);
+  CHECK(reset.find("the server closed the connection") != std::string::npos);
+  CHECK(reset.find("is the server running?") == std::string::npos);
+
+  const auto broken = lab::describe_failure(client, lab::os_error(EPIPE, "send"));
+  CHECK(broken.find("send: Broken pipe (EPIPE)") == 0);
+  CHECK(broken.find("the server closed the connection") != std::string::npos);
+  CHECK(broken.find("is the server running?") == std::string::npos);
+}
+
+TEST_CASE("a server's errors: advice for a port in use, none for others") {
+  const auto server = lab::server_spec(2, "test server");
+  const auto in_use = lab::describe_failure(server, lab::os_error(EADDRINUSE, "bind 127.0.0.1:9002"));
+  CHECK(in_use.find("bind 127.0.0.1:9002: Address already in use (EADDRINUSE)") == 0);
+  CHECK(in_use.find("pick another with --port") != std::string::npos);
+  CHECK(lab::describe_failure(server, lab::os_error(EMFILE, "accept")) ==
+        "accept: Too many open files (EMFILE)");
 }

@@ -21,6 +21,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "lab/endpoint.hpp"
@@ -101,5 +102,10 @@ void warn(fmt::format_string<T...> format, T&&... args) {
 
 // How to start this lesson's server, for "is the server running?" hints.
 std::string start_server_hint(int lesson);
+
+// The line run_program prints for a failed system call: the message, the
+// errno name and what to do next, e.g. "connect 127.0.0.1:9002: Connection
+// refused (ECONNREFUSED) — is the server running? ...".
+std::string describe_failure(const ProgramSpec& spec, const std::system_error& error);
 
 }  // namespace lab

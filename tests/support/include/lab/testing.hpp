@@ -59,9 +59,11 @@ struct ProgramResult {
   [[nodiscard]] std::string describe() const;
 };
 
-// Runs a program to completion, feeding `input` to its stdin, reading its
-// stdout and stderr together (so a full pipe cannot deadlock it). Kills it
-// after `timeout` and says so in the result.
+// Runs a program to completion, feeding `input` (of any size) to its stdin
+// while reading its stdout and stderr (so a full pipe cannot deadlock it).
+// A program that exits without reading all its input is a normal outcome,
+// described by its status and output. Kills it after `timeout` and says so
+// in the result.
 ProgramResult run(const std::vector<std::string>& argv, const std::string& input = "",
                   std::chrono::milliseconds timeout = 5s, const SpawnOptions& options = {});
 
