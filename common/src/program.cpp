@@ -126,7 +126,7 @@ Args Args::parse(const ProgramSpec& spec, int argc, const char* const* argv) {
       continue;
     }
     if (word.substr(0, 2) != "--") {
-      throw UsageError(fmt::format("unknown option '{}' (try --help)", word));
+      throw UsageError(fmt::format("unknown option '{}'", word));
     }
     std::string_view name = word.substr(2);
     std::optional<std::string_view> inline_value;
@@ -136,7 +136,7 @@ Args Args::parse(const ProgramSpec& spec, int argc, const char* const* argv) {
     }
     const OptionSpec* option = find_option(spec, name);
     if (option == nullptr) {
-      throw UsageError(fmt::format("unknown option '--{}' (try --help)", name));
+      throw UsageError(fmt::format("unknown option '--{}'", name));
     }
     if (option->value_name.empty()) {
       if (inline_value) {
@@ -152,7 +152,7 @@ Args Args::parse(const ProgramSpec& spec, int argc, const char* const* argv) {
     }
   }
   if (spec.positionals.empty() && !args.positionals_.empty()) {
-    throw UsageError(fmt::format("unexpected argument '{}' (try --help)", args.positionals_[0]));
+    throw UsageError(fmt::format("unexpected argument '{}'", args.positionals_[0]));
   }
   return args;
 }

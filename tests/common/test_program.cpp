@@ -42,10 +42,10 @@ TEST_CASE("options take '--name value' and '--name=value', flags and operands") 
 
 TEST_CASE("bad command lines are UsageErrors that say what is wrong") {
   const auto spec = lab::server_spec(1, "x");
-  CHECK_THROWS_WITH_AS(parse(spec, {"--nope"}), "unknown option '--nope' (try --help)",
+  CHECK_THROWS_WITH_AS(parse(spec, {"--nope"}), "unknown option '--nope'",
                        lab::UsageError);
   CHECK_THROWS_WITH_AS(parse(spec, {"--port"}), "--port needs a value (PORT)", lab::UsageError);
-  CHECK_THROWS_WITH_AS(parse(spec, {"extra"}), "unexpected argument 'extra' (try --help)",
+  CHECK_THROWS_WITH_AS(parse(spec, {"extra"}), "unexpected argument 'extra'",
                        lab::UsageError);
   CHECK_THROWS_WITH_AS(use_endpoint(spec, {"--port", "70000"}),
                        "--port must be a whole number from 0 to 65535, not '70000'",

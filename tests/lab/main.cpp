@@ -342,7 +342,7 @@ int command_handout(const Context& context, const std::vector<std::string>& args
     ++copied;
   }
   fmt::print("wrote a handout of the lab to {} ({} top-level entries, no solutions/).\n"
-             "Students: cmake --workflow --preset grade, then build/default/lab run 01 --mine\n",
+             "Students: cmake --workflow --preset test, then build/default/lab grade and build/default/lab run 01 --mine\n",
              target.string(), copied);
   return 0;
 }
