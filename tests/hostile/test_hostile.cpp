@@ -17,55 +17,13 @@
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
 #include "lab/testing.hpp"
+#include "hostile.hpp"
 
 using namespace std::chrono_literals;
 using lab::testing::ServerProcess;
+using namespace hostile;
 
 namespace {
-
-std::string program(const std::string& lesson) { return std::string(LAB_SOLUTIONS_DIR) + "/" + lesson + "/server"; }
-
-lab::Fd connect_to(const ServerProcess& server) {
-  return lab::tcp_connect(lab::Endpoint{server.host(), server.port()});
-}
-
-// Reads until `expected` has arrived (or the stream ends, or `timeout`).
-std::string read_until(const lab::Fd& socket, const std::string& expected, std::chrono::milliseconds timeout) {
-  lab::StopSignal never;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::string got;
-  while (got.find(expected) == std::string::npos) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !lab::wait_readable(socket.get(), never, left)) {
-      break;
-    }
-    const auto chunk = lab::read_some(socket, 4096);
-    if (!chunk) {
-      break;
-    }
-    got += *chunk;
-  }
-  return got;
-}
-
-// True once the server has closed `socket` (end of stream or reset) within `timeout`.
-bool closed_by_server(const lab::Fd& socket, std::chrono::milliseconds timeout) {
-  lab::StopSignal never;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || !lab::wait_readable(socket.get(), never, left)) {
-      return false;
-    }
-    try {
-      if (!lab::read_some(socket, 65536)) {
-        return true;
-      }
-    } catch (const std::system_error&) {
-      return true;  // reset
-    }
-  }
-}
 
 // The normal client of lesson 02, with how long it had to wait.
 std::chrono::milliseconds greet_02(const ServerProcess& server) {
@@ -84,13 +42,6 @@ void produce_10(const ServerProcess& server) {
   ::shutdown(socket.get(), SHUT_WR);
   const std::string report = read_until(socket, "times\n", 8s);
   CHECK(report.find("total: 2 items, sum 42,") != std::string::npos);
-}
-
-void stop_cleanly(ServerProcess& server) {
-  const auto started = std::chrono::steady_clock::now();
-  CHECK(server.stop(3s) == lab::ExitStatus{0, 0});
-  CHECK(std::chrono::steady_clock::now() - started < 1s);
-  CHECK(lab::testing::child_pids().empty());
 }
 
 }  // namespace
