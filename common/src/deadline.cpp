@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -100,6 +101,39 @@ void ClientClock::check() const {
   if (request_deadline_ && Clock::now() >= *request_deadline_) {
     throw TimeoutError(fmt::format("request timeout: not done within {} s", seconds_text(deadlines_.request)));
   }
+}
+
+bool read_exact(const Fd& socket, ClientClock& clock, std::span<std::uint8_t> buffer) {
+  std::size_t filled = 0;
+  while (filled < buffer.size()) {
+    clock.wait_readable();
+    const auto chunk = read_some(socket, buffer.size() - filled);
+    if (!chunk) {
+      if (filled == 0) {
+        return false;
+      }
+      throw ProtocolError(fmt::format("connection closed after {} of {} bytes", filled, buffer.size()));
+    }
+    clock.request_started();
+    std::copy(chunk->begin(), chunk->end(), buffer.begin() + static_cast<std::ptrdiff_t>(filled));
+    filled += chunk->size();
+  }
+  return true;
+}
+
+std::optional<Frame> recv_frame(const Fd& socket, ClientClock& clock, std::uint32_t max_payload) {
+  FrameHeaderBytes header_bytes{};
+  if (!read_exact(socket, clock, header_bytes)) {
+    return std::nullopt;
+  }
+  // The length is checked against max_payload here, before anything is allocated.
+  const FrameHeader header = decode_frame_header(header_bytes, max_payload);
+  Frame frame{header.type, std::string(header.length, '\0')};
+  if (header.length > 0 &&
+      !read_exact(socket, clock, std::span(reinterpret_cast<std::uint8_t*>(frame.payload.data()), header.length))) {
+    throw ProtocolError(fmt::format("connection closed after the header of a {}-byte frame", header.length));
+  }
+  return frame;
 }
 
 }  // namespace lab

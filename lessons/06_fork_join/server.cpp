@@ -1,6 +1,8 @@
 // Lesson 06 — a forking TCP server: one child process per client. The
 // parent only accepts; each child answers one client and exits; the parent
 // reaps every child as soon as SIGCHLD says one ended, so no zombie stays.
+// At most --max-children clients are served at once; the next ones are told
+// to come back later. A child gives its client --idle-ms for the whole line.
 //
 // Protocol: the client sends one line, "NAME\n" (at most 100 bytes); the
 // server's child answers "hello NAME from pid PID\n" and closes.
@@ -19,10 +21,12 @@
 #include <set>
 
 #include "fork_join.hpp"
+#include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
+#include "lab/stop.hpp"
 
 namespace {
 
@@ -58,13 +62,18 @@ lab::Fd watch_children() {
 
 // The child's whole job: read one line, answer it. Returns the exit status.
 int answer(const lab::Fd& connection, std::chrono::milliseconds idle) {
-  lab::set_receive_timeout(connection, idle);  // a silent client cannot keep a child for ever
+  // One deadline for the whole line, not a timeout per read: a client
+  // trickling a byte at a time would otherwise keep its child (and one of
+  // the --max-children places) for 100 timeouts.
+  lab::ClientClock clock(connection, {idle, idle});
+  clock.request_started();
   std::string line;
   while (line.find('\n') == std::string::npos) {
     if (line.size() > kMaxLine) {
       lab::write_all(connection, "error: expected one line of at most 100 bytes\n");
       return 1;
     }
+    clock.wait_readable();  // TimeoutError once idle has passed
     const auto chunk = lab::read_some(connection, kMaxLine + 2 - line.size());
     if (!chunk) {
       return 1;  // the client left without a full line
@@ -85,8 +94,11 @@ int answer(const lab::Fd& connection, std::chrono::milliseconds idle) {
   // listener would keep the port open after the parent has closed it.
   listener.reset();
   child_ended.reset();
-  // The handlers too: SIGTERM's handler would write to the stop eventfd that
-  // parent and child now share, so a signal to one child would stop the server.
+  // The stop too: the parent's stop eventfd is shared with us after fork, so
+  // a SIGTERM to the parent would wake our waits as if it were ours. The
+  // child gets an eventfd of its own, for its ClientClock, and the default
+  // actions: SIGTERM or SIGINT simply ends it.
+  lab::give_child_its_own_stop();
   std::signal(SIGCHLD, SIG_DFL);
   std::signal(SIGTERM, SIG_DFL);
   std::signal(SIGINT, SIG_DFL);
@@ -107,9 +119,11 @@ int answer(const lab::Fd& connection, std::chrono::milliseconds idle) {
 
 int main(int argc, char** argv) {
   lab::ProgramSpec spec = lab::server_spec(6, "forking TCP server: one child process per client");
-  spec.options.push_back({"idle-ms", "MS", "how long a child waits for its client's line", "5000"});
+  spec.options.push_back({"idle-ms", "MS", "how long a child waits for its client's whole line", "5000"});
+  spec.options.push_back({"max-children", "N", "clients served at once; the next are told to come back later", "64"});
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
     const std::chrono::milliseconds idle{args.get_int("idle-ms", 1, 600000)};
+    const auto max_children = static_cast<std::size_t>(args.get_int("max-children", 1, 10000));
     lab::Fd child_ended = watch_children();
     lab::Fd listener = lab::tcp_listen(args.endpoint());
     // Non-blocking: if a client gives up between poll and accept, accept
@@ -148,6 +162,16 @@ int main(int argc, char** argv) {
         }
         throw lab::os_error("accept");
       }
+      // The cap: every client would otherwise cost a process, and a crowd
+      // of silent ones could exhaust the machine's. The refusal is a few
+      // bytes into a fresh socket's empty buffer: it cannot block us.
+      if (serving.size() >= max_children) {
+        try {
+          lab::write_all(connection, "error: the server is busy, try again later\n");
+        } catch (const std::system_error&) {  // that client is gone already
+        }
+        continue;
+      }
       // Block SIGINT and SIGTERM across fork: one arriving before the child
       // has reset its handlers would run the parent's handler in the child,
       // and the child would go on serving instead of ending.
@@ -173,6 +197,11 @@ int main(int argc, char** argv) {
       serving.insert(pid);
       ++clients;
       lab::say("client {} served by child {}", clients, pid);
+    }
+    // SIGTERM to every child first, so they all end side by side; then
+    // confirm each (terminate sends SIGKILL to one that has not ended).
+    for (const pid_t pid : serving) {
+      ::kill(pid, SIGTERM);
     }
     for (const pid_t pid : serving) {
       lab::say("child {} {} at shutdown", pid,

@@ -1,6 +1,8 @@
 // Lesson 07 — a daemon: it detaches from the terminal (fork, setsid, fork),
 // holds a locked pid file, logs to a file, and answers a tiny status
 // protocol. SIGTERM stops it (removing the pid file); SIGHUP reopens its log.
+// The log is bounded: past --log-max-bytes it is renamed to LOG.1 (replacing
+// the previous one) and a new one is started, so it takes at most twice that.
 //
 // Protocol: the client sends "status\n"; the daemon answers
 // "pid PID uptime SECONDS requests N\n" and closes.
@@ -11,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -20,6 +23,7 @@
 #include <filesystem>
 
 #include "daemon.hpp"
+#include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
 #include "lab/program.hpp"
@@ -57,9 +61,12 @@ lab::Fd watch_sighup() {
 
 // The log: appended to, one line per event. O_APPEND makes each write go
 // to the current end, even if another process (or logrotate) touches it.
+// Each client can add a line, so without a bound a crowd of clients (or
+// one sending garbage in a loop) would fill the disk: past `max_bytes` the
+// file is rotated (LOG -> LOG.1) and a new one started.
 class Log {
  public:
-  explicit Log(std::string path) : path_(std::move(path)) { reopen(); }
+  Log(std::string path, std::size_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) { reopen(); }
   // After `mv daemon.log daemon.log.1` we still write to the renamed file
   // (same inode); reopening by name starts a new one.
   void reopen() {
@@ -67,14 +74,30 @@ class Log {
     if (!file) {
       throw lab::os_error("open " + path_);
     }
+    struct stat status {};
+    if (::fstat(file.get(), &status) != 0) {
+      throw lab::os_error("fstat " + path_);
+    }
     file_ = std::move(file);
+    size_ = static_cast<std::size_t>(status.st_size);
   }
   void line(const std::string& text) {
-    lab::write_all(file_, "[" + std::to_string(::getpid()) + "] " + text + "\n");
+    const std::string entry = "[" + std::to_string(::getpid()) + "] " + text + "\n";
+    if (size_ + entry.size() > max_bytes_ && size_ > 0) {
+      // rename(2) replaces LOG.1 atomically; we then reopen by name.
+      if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) {
+        throw lab::os_error("rename " + path_);
+      }
+      reopen();
+    }
+    lab::write_all(file_, entry);
+    size_ += entry.size();
   }
 
  private:
   std::string path_;
+  std::size_t max_bytes_;
+  std::size_t size_ = 0;
   lab::Fd file_;
 };
 
@@ -83,11 +106,16 @@ std::string absolute(const std::string& path) {
   return std::filesystem::absolute(path).lexically_normal().string();
 }
 
-// Reads one command line: at most 64 bytes, within 2 s.
+// Reads one command line: at most 64 bytes, all of it within 2 s. One
+// deadline for the line, not a timeout per read: the daemon serves one
+// client at a time, and a client trickling a byte a second must not hold it.
 std::string read_request(const lab::Fd& connection) {
-  lab::set_receive_timeout(connection, std::chrono::milliseconds(2000));
+  const std::chrono::milliseconds limit(2000);
+  lab::ClientClock clock(connection, {limit, limit});  // also bounds the reply's send
+  clock.request_started();
   std::string line;
   while (line.find('\n') == std::string::npos && line.size() <= 64) {
+    clock.wait_readable();
     const auto chunk = lab::read_some(connection, 65 - line.size());
     if (!chunk) {
       break;
@@ -107,9 +135,11 @@ int main(int argc, char** argv) {
   lab::ProgramSpec spec = lab::server_spec(7, "a daemon that answers 'status'; SIGTERM stops it, SIGHUP reopens its log");
   spec.options.push_back({"pid-file", "PATH", "the locked pid file", "/tmp/lab07_daemon.pid"});
   spec.options.push_back({"log-file", "PATH", "where the daemon logs", "/tmp/lab07_daemon.log"});
+  spec.options.push_back({"log-max-bytes", "BYTES", "rotate the log (to LOG.1) past this size", "1048576"});
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
     const std::string pid_path = absolute(args.get("pid-file"));
     const std::string log_path = absolute(args.get("log-file"));
+    const auto log_max = static_cast<std::size_t>(args.get_int("log-max-bytes", 1024, 1LL << 40));
     const lab::Endpoint endpoint = args.endpoint();
 
     // From here on only the daemon runs this code; the process started from
@@ -119,7 +149,7 @@ int main(int argc, char** argv) {
     lab::Fd readiness = lab::daemon::daemonize(keep);
     try {
       const lab::daemon::PidFile pid_file = lab::daemon::PidFile::acquire(pid_path);
-      Log log(log_path);
+      Log log(log_path, log_max);
       const lab::Fd reopen_event = watch_sighup();
       const lab::Fd listener = lab::tcp_listen(endpoint);
       const std::string address = lab::SocketAddress::local_of(listener.get()).to_string();

@@ -16,9 +16,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
+#include <span>
 
 #include "lab/fd.hpp"
+#include "lab/frame.hpp"
 #include "lab/program.hpp"
 
 namespace lab {
@@ -61,5 +64,15 @@ class ClientClock {
   ClientDeadlines deadlines_;
   std::optional<std::chrono::steady_clock::time_point> request_deadline_;
 };
+
+// lab::read_exact and lab::recv_frame under a clock: each read waits with
+// clock.wait_readable() first, so one message trickled a byte at a time
+// cannot outlast the request deadline (a socket timeout alone restarts at
+// every byte). The first byte starts the request's clock. Returns false /
+// nullopt on a clean end before the first byte; throws as those do, and
+// TimeoutError or StopRequested as wait_readable does.
+bool read_exact(const Fd& socket, ClientClock& clock, std::span<std::uint8_t> buffer);
+std::optional<Frame> recv_frame(const Fd& socket, ClientClock& clock,
+                                std::uint32_t max_payload = kMaxFramePayload);
 
 }  // namespace lab
