@@ -44,8 +44,8 @@ endif()
 
 step("${build}/lab" grade 01 --no-build)
 if(NOT step_status EQUAL 1 OR NOT step_out MATCHES "NOT STARTED not implemented: exercise 01.1"
-   OR NOT step_out MATCHES "0.00 / 10")
-  message(FATAL_ERROR "grading the handout's stubs did not give 0 / 10 with 'not implemented':\n${step_out}")
+   OR NOT step_out MATCHES "0.00 / 12")
+  message(FATAL_ERROR "grading the handout's stubs did not give 0 / 12 with 'not implemented':\n${step_out}")
 endif()
 
 step("${build}/lab" run 01 --mine)
@@ -57,7 +57,7 @@ endif()
 # graded as root, the grader makes the hidden tests' folder its own alone.
 file(COPY "${EXTRA}/" DESTINATION "${HANDOUT}-hidden")
 step("${build}/lab" grade 01 --extra "${HANDOUT}-hidden" --json "${HANDOUT}-results.json")
-if(NOT step_out MATCHES "01.h hidden tests" OR NOT step_out MATCHES "0.00 / 12")
+if(NOT step_out MATCHES "01.h hidden tests" OR NOT step_out MATCHES "0.00 / 14")
   message(FATAL_ERROR "lab grade --extra did not grade the hidden tests:\n${step_out}")
 endif()
 # Gradescope shows a hidden test's result only once the grades are published.

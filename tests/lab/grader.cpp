@@ -734,8 +734,9 @@ GradeReport grade(const GradeOptions& options) {
         result.message = "does not compile with ThreadSanitizer: " + found->second;
         result.extra = job.extra;
         report.cases.push_back(result);
-      } else if (fs::exists(job.executable)) {
-        jobs.push_back(job);
+      } else if (fs::exists(job.executable) &&
+                 (options.build || fs::last_write_time(job.executable) >= fs::last_write_time(plain.executable))) {
+        jobs.push_back(job);  // not with --no-build and a ThreadSanitizer build older than the plain one
       }
     }
   }
