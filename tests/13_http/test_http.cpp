@@ -15,6 +15,7 @@
 #include "lab/testing.hpp"
 #include "lab/text.hpp"
 
+using lab::Fd;
 using lab::http::BodyKind;
 using lab::http::ByteReader;
 using lab::http::Framing;
@@ -187,12 +188,12 @@ TEST_CASE("13.1 build_request refuses CR, LF and other input that would change t
     spec.host = host;
     CHECK_MESSAGE(refused(spec), "host ", lab::preview(host));
   }
-  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& field : std::vector<std::pair<std::string, std::string>>{
            {"X-Ok", "a\r\nX-Evil: 1"}, {"X-Ok", "a\nb"}, {"X-Ok", "a\rb"}, {"X-Ok", std::string("a\0b", 3)},
            {"X Bad", "v"}, {"", "v"}, {"X:Bad", "v"}, {"X-Bad\r\n", "v"}}) {
     auto spec = good;
-    spec.extra_fields = {{name, value}};
-    CHECK_MESSAGE(refused(spec), "field ", lab::preview(name), ": ", lab::preview(value));
+    spec.extra_fields = {field};
+    CHECK_MESSAGE(refused(spec), "field ", lab::preview(field.first), ": ", lab::preview(field.second));
   }
 }
 
@@ -339,7 +340,9 @@ TEST_CASE("13.2 read_response_head refuses a bad status line, HTTP/2, obs-fold a
 }
 
 TEST_CASE("13.2 read_request_head over a socket, the request trickling in") {
-  auto [ours, theirs] = lab::testing::socket_pair();
+  auto sockets = lab::testing::socket_pair();
+  Fd& ours = sockets.first;
+  Fd& theirs = sockets.second;
   const std::string text = "GET /x HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n";
   std::thread writer([&theirs, &text] {
     for (const char c : text) {
@@ -498,7 +501,9 @@ TEST_CASE("13.3 read_body until the close reads everything, the limit allowing")
   CHECK(body_of(reader, {BodyKind::until_close, 0}, 200'000) == data);
   ByteReader none = reader_of("");
   CHECK(body_of(none, {BodyKind::until_close, 0}).empty());
-  auto [ours, theirs] = lab::testing::socket_pair();
+  auto sockets = lab::testing::socket_pair();
+  Fd& ours = sockets.first;
+  Fd& theirs = sockets.second;
   std::thread writer([&theirs, &data] {
     lab::write_all(theirs, data);
     theirs.reset();
