@@ -13,6 +13,8 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <sstream>
+#include <string>
 #include <system_error>
 #include <thread>
 
@@ -53,29 +55,46 @@ void install_usr1_handler() {
   REQUIRE(installed);
 }
 
-// True once thread `tid` of this process sleeps (state S) inside system
-// call `number`: read from /proc/self/task/TID/{stat,syscall}, not guessed
-// from a sleep. Gives up after 5 s.
-bool blocked_in_syscall(pid_t tid, long number) {
+// A thread asleep in a system call, as /proc/self/task/TID shows it.
+struct Asleep {
+  std::string call;        // the line of .../syscall: the call's number and arguments
+  long sleeps = -1;        // voluntary_ctxt_switches of .../status: a new sleep adds one
+  [[nodiscard]] bool found() const { return sleeps >= 0; }
+};
+
+// Waits (reading /proc, not guessing from a sleep) until thread `tid` of
+// this process sleeps (state S) inside system call `number` in a sleep that
+// began after `after` (a signal's interruption is then over). Not found if
+// that does not happen within 5 s.
+Asleep blocked_in_syscall(pid_t tid, long number, const Asleep& after = {}) {
   const std::string task = "/proc/self/task/" + std::to_string(tid);
   const auto deadline = std::chrono::steady_clock::now() + 5s;
   while (std::chrono::steady_clock::now() < deadline) {
     std::ifstream stat(task + "/stat");
     if (!stat) {
-      return false;  // the thread has ended
+      return {};  // the thread has ended
     }
     std::string line;
     std::getline(stat, line);
     const auto close = line.rfind(')');
+    Asleep now;
     std::ifstream syscall(task + "/syscall");
+    std::getline(syscall, now.call);
+    std::ifstream status(task + "/status");
+    for (std::string field; std::getline(status, field);) {
+      if (field.rfind("voluntary_ctxt_switches:", 0) == 0) {
+        now.sleeps = std::stol(field.substr(field.find(':') + 1));
+      }
+    }
     long current = -1;
-    syscall >> current;
-    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S' && current == number) {
-      return true;
+    std::istringstream(now.call) >> current;
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S' && current == number &&
+        now.sleeps > after.sleeps) {
+      return now;
     }
     std::this_thread::yield();
   }
-  return false;
+  return {};
 }
 
 // While alive, interrupts `target` with SIGUSR1 every millisecond, so a
@@ -303,11 +322,18 @@ TEST_CASE("02.1 send_all retries a send that a signal interrupted before it sent
     writer.reset();
   });
   const auto [tid, thread] = who.get_future().get();
-  for (int interruption = 0; interruption < 2; ++interruption) {
-    if (!blocked_in_syscall(tid, SYS_sendto)) {
-      break;  // it finished or failed: the checks below say which
-    }
+  // Interrupt the blocked send until an interruption lands on a call that
+  // had sent nothing: then the same call (same arguments) sleeps again, or,
+  // for a send_all that gives up on EINTR, the thread leaves. A call that
+  // had sent something returns it, and the next call's arguments move on.
+  Asleep asleep = blocked_in_syscall(tid, SYS_sendto);
+  for (int interruption = 0; interruption < 50 && asleep.found(); ++interruption) {
     ::pthread_kill(thread, SIGUSR1);
+    const Asleep again = blocked_in_syscall(tid, SYS_sendto, asleep);
+    if (!again.found() || again.call == asleep.call) {
+      break;  // it failed, or it retried the interrupted call: the checks below say which
+    }
+    asleep = again;
   }
   const std::string got = lab::read_to_end(reader, 1 << 20);
   REQUIRE(sender.wait_for(5s) == std::future_status::ready);
