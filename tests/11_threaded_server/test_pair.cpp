@@ -70,6 +70,14 @@ TEST_CASE("11.p pair: beyond --max-connections a client reads the refusal line")
 }
 
 TEST_CASE("11.p pair: --udp answers each datagram with it upper-cased") {
+  {
+    // The same program serves TCP through the exercise (so that a stub
+    // cannot pass this case on UDP alone).
+    auto tcp = lab::testing::ServerProcess::start(kServer);
+    INFO(tcp.stop_and_describe());
+    const Fd client = lab::tcp_connect(Endpoint{"127.0.0.1", tcp.port()});
+    round_trip(client, "tcp first\n");
+  }
   auto server = lab::testing::ServerProcess::start(kServer, {"--udp"});
   INFO(server.stop_and_describe());
   const Fd connected = lab::udp_bind(Endpoint{"127.0.0.1", 0});

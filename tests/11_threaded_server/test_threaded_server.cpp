@@ -269,6 +269,7 @@ TEST_CASE("11.3 shutdown closes a silent client and may be called a second time"
   lab::threaded::ThreadedServer server(echo_upper, options(64, 60'000ms));
   lab::StopSignal stop;
   auto serving = std::async(std::launch::async, [&] { return server.serve_forever(listener, stop); });
+  INFO(lab::testing::outcome(serving));  // the case's failure says what serve_forever threw
   clients.push_back(lab::tcp_connect(endpoint));
   round_trip(clients.back(), "before\n");
   stop.request();
