@@ -107,6 +107,9 @@ struct ServerOptions {
 //   - hands the conversation to handler(socket, stop token) on a new
 //     std::jthread of its own (options.pool == 0), or submits it to a
 //     WorkerPool of options.pool workers (11.2; refused as above if full).
+//     Starting a thread can fail (std::system_error, EAGAIN: the process is
+//     out of threads or memory): that client is refused as above, and the
+//     server goes on.
 // When the handler returns or throws, the conversation's thread removes the
 // socket from connections_, then closes it; the exception goes no further.
 // A finished conversation's thread is joined and forgotten by the loop (at
@@ -146,7 +149,8 @@ class ThreadedServer {
   // One conversation on its own thread (thread-per-connection mode).
   struct Conversation {
     std::atomic<bool> done{false};
-    std::jthread thread;
+    Fd socket;            // owned here, used by `thread` alone once it runs
+    std::jthread thread;  // last: joined first, while `socket` exists
   };
   // Joins and forgets the threads of finished conversations (part of 11.1).
   void forget_finished();

@@ -147,14 +147,25 @@ std::size_t ThreadedServer::serve_forever(const Fd& listener, const StopSignal& 
       }
     } else {
       const std::lock_guard lock(conversations_mutex_);
+      // A std::list: the thread holds a reference to its element, and a
+      // list never moves its elements as it grows.
       Conversation& conversation = conversations_.emplace_back();
-      // The thread owns the socket: it is moved into the lambda.
-      conversation.thread = std::jthread(
-          [converse, &conversation, socket = std::move(client->socket)](std::stop_token token) mutable {
-            converse(socket, std::move(token));
-            socket.reset();
-            conversation.done = true;  // the last thing it does: the loop may now join it
-          });
+      conversation.socket = std::move(client->socket);
+      try {
+        conversation.thread = std::jthread([converse, &conversation](std::stop_token token) {
+          converse(conversation.socket, std::move(token));
+          conversation.socket.reset();
+          conversation.done = true;  // the last thing it does: the loop may now join it
+        });
+      } catch (const std::system_error&) {
+        // No thread to be had (EAGAIN: out of threads or memory). Refuse
+        // this client like any other beyond the cap; the server goes on.
+        connections_.remove(number);
+        ++refused_;
+        refuse(conversation.socket);
+        conversations_.pop_back();
+        continue;
+      }
     }
     ++handed;
   }
