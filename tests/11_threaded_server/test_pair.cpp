@@ -1,5 +1,5 @@
 // End-to-end tests of lesson 11's server and client programs (exercise
-// entry 11.p), hostile clients included.
+// entry 11.4), hostile clients included.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -34,7 +34,7 @@ lab::testing::ProgramResult crowd(std::uint16_t port, int connections, int round
 
 }  // namespace
 
-TEST_CASE("11.p pair: 300 concurrent clients x 10 round trips, every reply the line upper-cased") {
+TEST_CASE("11.4 pair: 300 concurrent clients x 10 round trips, every reply the line upper-cased") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--max-connections", "400"});
   INFO(server.stop_and_describe());
   const auto result = crowd(server.port(), 300, 10);
@@ -44,7 +44,7 @@ TEST_CASE("11.p pair: 300 concurrent clients x 10 round trips, every reply the l
   CHECK(result.out.find("every reply was the line upper-cased") != std::string::npos);
 }
 
-TEST_CASE("11.p pair: a pool of 16 workers serves 16 clients x 50 round trips") {
+TEST_CASE("11.4 pair: a pool of 16 workers serves 16 clients x 50 round trips") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--pool", "16"});
   INFO(server.stop_and_describe());
   const auto result = crowd(server.port(), 16, 50);
@@ -53,7 +53,7 @@ TEST_CASE("11.p pair: a pool of 16 workers serves 16 clients x 50 round trips") 
   CHECK(result.out.find("connections: 16, round trips: 800, failures: 0,") != std::string::npos);
 }
 
-TEST_CASE("11.p pair: beyond --max-connections a client reads the refusal line") {
+TEST_CASE("11.4 pair: beyond --max-connections a client reads the refusal line") {
   for (const char* pool : {"0", "2"}) {
     CAPTURE(pool);
     auto server = lab::testing::ServerProcess::start(kServer, {"--max-connections", "2", "--pool", pool});
@@ -69,7 +69,7 @@ TEST_CASE("11.p pair: beyond --max-connections a client reads the refusal line")
   }
 }
 
-TEST_CASE("11.p pair: --udp answers each datagram with it upper-cased") {
+TEST_CASE("11.4 pair: --udp answers each datagram with it upper-cased") {
   {
     // The same program serves TCP through the exercise (so that a stub
     // cannot pass this case on UDP alone).
@@ -98,7 +98,7 @@ TEST_CASE("11.p pair: --udp answers each datagram with it upper-cased") {
   CHECK(server.rest_of_output().find("stopped after 3 datagram(s)") != std::string::npos);
 }
 
-TEST_CASE("11.p server survives garbage, resets, silent, trickling and non-reading clients held while others are served") {
+TEST_CASE("11.4 server survives garbage, resets, silent, trickling and non-reading clients held while others are served") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--idle-timeout", "1"});
   INFO(server.stop_and_describe());
   const Endpoint endpoint{"127.0.0.1", server.port()};
@@ -145,7 +145,7 @@ TEST_CASE("11.p server survives garbage, resets, silent, trickling and non-readi
   ::shutdown(hog.get(), SHUT_RDWR);  // ends the send if the check above failed
 }
 
-TEST_CASE("11.p pair: a storm of 300 connections at once, then SIGTERM stops the server with a summary") {
+TEST_CASE("11.4 pair: a storm of 300 connections at once, then SIGTERM stops the server with a summary") {
   auto server = lab::testing::ServerProcess::start(kServer, {"--max-connections", "1000"});
   INFO(server.stop_and_describe());
   const Endpoint endpoint{"127.0.0.1", server.port()};
@@ -169,7 +169,7 @@ TEST_CASE("11.p pair: a storm of 300 connections at once, then SIGTERM stops the
   CHECK_MESSAGE(log.find("stopped after 306 connection(s), 0 refused") != std::string::npos, log);
 }
 
-TEST_CASE("11.p pair: a client with no server says so in one line") {
+TEST_CASE("11.4 pair: a client with no server says so in one line") {
   lab::testing::run_refused_client(kClient);
   auto server = lab::testing::ServerProcess::start(kServer);
   INFO(server.stop_and_describe());
