@@ -126,11 +126,11 @@ inline std::string text_option(int argc, char** argv, std::string_view name, std
 // in the same run ("  C++ server  3.10 µs  0.42x Python course's server").
 inline void print_ratio(std::string_view what, double value, std::string_view unit, std::string_view reference,
                         double reference_value) {
-  fmt::print("  {:<44} {:>10.2f} {:<6} {:6.2f}x {}\n", what, value, unit, value / reference_value, reference);
+  fmt::print("  {:<52} {:>10.2f} {:<6} {:6.2f}x {}\n", what, value, unit, value / reference_value, reference);
 }
 
 inline void print_figure(std::string_view what, double value, std::string_view unit) {
-  fmt::print("  {:<44} {:>10.2f} {}\n", what, value, unit);
+  fmt::print("  {:<52} {:>10.2f} {}\n", what, value, unit);
 }
 
 // A request/reply server's CPU time per message: the server's utime+stime
