@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
         const auto python = measure(argv[2], pinned, messages);
         lab::bench::print_figure(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs");
         lab::bench::print_ratio(fmt::format("lesson 01 server, {}", how), ours.micros_per_message, "µs",
-                                "Python's (target: ≤ 0.5x pinned)", python.micros_per_message);
+                                "Python's (target: <= 0.5x pinned)", python.micros_per_message);
       } else {
         lab::bench::print_figure(fmt::format("lesson 01 server, {}", how), ours.micros_per_message, "µs");
         fmt::print("  (python3 not found: no Python course figure to compare with)\n");
