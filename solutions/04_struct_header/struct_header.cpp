@@ -58,6 +58,25 @@ class PartFile {
 
   [[nodiscard]] const Fd& fd() const noexcept { return fd_; }
 
+  // Called as the file grows to `size` bytes. The fsync at the end must
+  // wait for every byte to reach the disk; if the disk only starts then,
+  // the download waits for all of it at once. So each 8 MiB written is
+  // handed to the disk straight away (sync_file_range(2) WRITE: start, do
+  // not wait), and the 8 MiB before it is waited for, which also keeps the
+  // memory of unwritten pages small. The disk then works while the network
+  // does, and the final fsync has little left to do.
+  void written(std::uint64_t size) {
+    constexpr std::uint64_t kStep = 8 * 1024 * 1024;
+    while (size - flushed_ >= kStep) {
+      ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_), kStep, SYNC_FILE_RANGE_WRITE);
+      if (flushed_ >= kStep) {
+        ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_ - kStep), kStep,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      }
+      flushed_ += kStep;
+    }
+  }
+
   // fsync first: after a crash, the final name must never point at a file
   // whose data never reached the disk.
   void keep_as(const std::filesystem::path& final_path) {
@@ -74,6 +93,7 @@ class PartFile {
  private:
   Fd fd_;
   std::filesystem::path path_;
+  std::uint64_t flushed_ = 0;  // bytes handed to the disk by written()
   bool kept_ = false;
 };
 
@@ -205,6 +225,7 @@ Download download_file(const Fd& connection, std::string_view name, const std::f
     write_all(part.fd(), data);
     hasher.update(text);
     received += data.size();
+    part.written(received);
   }
   const Sha256::Digest digest = hasher.finish();
   if (digest != info.sha256) {
