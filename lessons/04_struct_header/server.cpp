@@ -21,6 +21,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <compare>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <optional>

@@ -6,8 +6,8 @@
 //
 //   cmake --workflow --preset bench
 //   build/release/lessons/01_udp/bench01_udp_server SERVER PYTHON_SERVER [--messages N]
-#include <fmt/core.h>
 #include <arpa/inet.h>
+#include <fmt/core.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -51,7 +51,8 @@ lab::bench::ServerCpu measure(const std::string& program, bool pinned, std::uint
     throw lab::os_error("connect");
   }
   lab::set_receive_timeout(socket, std::chrono::seconds(2));
-  const auto cpu = lab::bench::server_cpu(server, pinned, messages, [&](std::uint64_t n) { exchange(socket, n); });
+  const auto cpu = lab::bench::server_cpu(server, pinned, messages,
+                                          [&](std::uint64_t n) { exchange(socket, n); });
   server.stop();
   return cpu;
 }
@@ -66,17 +67,22 @@ int main(int argc, char** argv) {
   try {
     const std::uint64_t messages = lab::bench::number_option(argc, argv, "--messages", 100'000);
     const bool have_python = lab::bench::find_program("python3").has_value();
-    fmt::print("lesson 01: UDP upper-case server, CPU per request (utime+stime from /proc), {} requests\n", messages);
+    fmt::print(
+        "lesson 01: UDP upper-case server, CPU per request (utime+stime from /proc), {} requests\n",
+        messages);
     for (const bool pinned : {true, false}) {
       const auto ours = measure(argv[1], pinned, messages);
       const char* how = pinned ? "pinned to CPU 0 with the client" : "unpinned";
       if (have_python) {
         const auto python = measure(argv[2], pinned, messages);
-        lab::bench::print_figure(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs");
-        lab::bench::print_ratio(fmt::format("lesson 01 server, {}", how), ours.micros_per_message, "µs",
-                                "Python's (target: <= 0.5x pinned)", python.micros_per_message);
+        lab::bench::print_figure(fmt::format("Python course's server, {}", how),
+                                 python.micros_per_message, "µs");
+        lab::bench::print_ratio(fmt::format("lesson 01 server, {}", how), ours.micros_per_message,
+                                "µs", "Python's (target: <= 0.5x pinned)",
+                                python.micros_per_message);
       } else {
-        lab::bench::print_figure(fmt::format("lesson 01 server, {}", how), ours.micros_per_message, "µs");
+        lab::bench::print_figure(fmt::format("lesson 01 server, {}", how), ours.micros_per_message,
+                                 "µs");
         fmt::print("  (python3 not found: no Python course figure to compare with)\n");
       }
     }

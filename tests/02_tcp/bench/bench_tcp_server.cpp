@@ -43,7 +43,8 @@ lab::bench::ServerCpu measure(const std::string& program, bool pinned, std::uint
   if (!welcome || *welcome != "Welcome!") {
     throw std::runtime_error("no Welcome!");
   }
-  const auto cpu = lab::bench::server_cpu(server, pinned, messages, [&](std::uint64_t n) { exchange(socket, n); });
+  const auto cpu = lab::bench::server_cpu(server, pinned, messages,
+                                          [&](std::uint64_t n) { exchange(socket, n); });
   server.stop();
   return cpu;
 }
@@ -58,17 +59,22 @@ int main(int argc, char** argv) {
   try {
     const std::uint64_t messages = lab::bench::number_option(argc, argv, "--messages", 100'000);
     const bool have_python = lab::bench::find_program("python3").has_value();
-    fmt::print("lesson 02: TCP hello server, CPU per request (utime+stime from /proc), {} requests\n", messages);
+    fmt::print(
+        "lesson 02: TCP hello server, CPU per request (utime+stime from /proc), {} requests\n",
+        messages);
     for (const bool pinned : {true, false}) {
       const auto ours = measure(argv[1], pinned, messages);
       const char* how = pinned ? "pinned to CPU 0 with the client" : "unpinned";
       if (have_python) {
         const auto python = measure(argv[2], pinned, messages);
-        lab::bench::print_figure(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs");
-        lab::bench::print_ratio(fmt::format("lesson 02 server, {}", how), ours.micros_per_message, "µs",
-                                "Python's (target: <= 0.5x pinned)", python.micros_per_message);
+        lab::bench::print_figure(fmt::format("Python course's server, {}", how),
+                                 python.micros_per_message, "µs");
+        lab::bench::print_ratio(fmt::format("lesson 02 server, {}", how), ours.micros_per_message,
+                                "µs", "Python's (target: <= 0.5x pinned)",
+                                python.micros_per_message);
       } else {
-        lab::bench::print_figure(fmt::format("lesson 02 server, {}", how), ours.micros_per_message, "µs");
+        lab::bench::print_figure(fmt::format("lesson 02 server, {}", how), ours.micros_per_message,
+                                 "µs");
         fmt::print("  (python3 not found: no Python course figure to compare with)\n");
       }
     }

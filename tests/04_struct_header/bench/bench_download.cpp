@@ -11,7 +11,8 @@
 // version of the file. Prints figures; asserts nothing about time.
 //
 //   cmake --workflow --preset bench
-//   build/release/lessons/04_struct_header/bench_download SERVER PYTHON_PAIR [--mib N]   (default 1024)
+//   build/release/lessons/04_struct_header/bench_download SERVER PYTHON_PAIR [--mib N]   (default
+//   1024)
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <stdlib.h>
@@ -81,7 +82,9 @@ void write_test_file(const fs::path& path) {
   }
 }
 
-double mb_per_s(double seconds) { return static_cast<double>(g_file_size) / 1e6 / seconds; }
+double mb_per_s(double seconds) {
+  return static_cast<double>(g_file_size) / 1e6 / seconds;
+}
 
 void fsync_file(const fs::path& path) {
   const lab::Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
@@ -95,15 +98,16 @@ double seconds_since(std::chrono::steady_clock::time_point started) {
 }
 
 // The Python course's pair: its server, and its client run to completion.
-std::optional<double> python_download(const std::string& pair, const fs::path& served, const fs::path& saved,
-                                      const std::string& name) {
+std::optional<double> python_download(const std::string& pair, const fs::path& served,
+                                      const fs::path& saved, const std::string& name) {
   if (!lab::bench::find_program("python3")) {
     return std::nullopt;
   }
   auto server = lab::testing::ServerProcess::start(pair, {"--dir", served.string()});
   const auto started = std::chrono::steady_clock::now();
   const auto result = lab::testing::run(
-      {pair, "get", name, "--port", std::to_string(server.port()), "--to", saved.string()}, "", std::chrono::minutes(5));
+      {pair, "get", name, "--port", std::to_string(server.port()), "--to", saved.string()}, "",
+      std::chrono::minutes(5));
   const double seconds = seconds_since(started);
   server.stop();
   if (!result.status.success()) {
@@ -124,17 +128,19 @@ std::optional<double> socat_copy(const fs::path& file, const fs::path& out) {
   const lab::Fd listener = lab::tcp_listen(lab::Endpoint{"127.0.0.1", 0});
   const auto port = lab::SocketAddress::local_of(listener.get()).port();
   const auto started = std::chrono::steady_clock::now();
-  auto sender = lab::Child::spawn({*socat, "-u", "-b", "1048576", "OPEN:" + file.string() + ",rdonly",
-                                   fmt::format("TCP:127.0.0.1:{}", port)});
+  auto sender =
+      lab::Child::spawn({*socat, "-u", "-b", "1048576", "OPEN:" + file.string() + ",rdonly",
+                         fmt::format("TCP:127.0.0.1:{}", port)});
   auto connection = lab::accept_client(listener, lab::process_stop());
   if (!connection) {
     throw std::runtime_error("socat never connected");
   }
   lab::SpawnOptions with_socket;
   with_socket.inherit = {connection->socket.get()};
-  auto receiver = lab::Child::spawn(
-      {*socat, "-u", "-b", "1048576", fmt::format("FD:{}", connection->socket.get()), "CREATE:" + out.string()},
-      with_socket);
+  auto receiver =
+      lab::Child::spawn({*socat, "-u", "-b", "1048576",
+                         fmt::format("FD:{}", connection->socket.get()), "CREATE:" + out.string()},
+                        with_socket);
   connection->socket.reset();
   const auto sent = sender.wait();
   const auto received = receiver.wait();
@@ -198,26 +204,30 @@ int main(int argc, char** argv) {
     fs::remove(saved / name);
     const std::optional<double> socat_seconds = socat_copy(file, saved / "socat.bin");
 
-    fmt::print("lesson 04 verified download, {} MiB over loopback, timed until the saved file is fsynced\n",
-               g_file_size >> 20);
+    fmt::print(
+        "lesson 04 verified download, {} MiB over loopback, timed until the saved file is "
+        "fsynced\n",
+        g_file_size >> 20);
     const double first = mb_per_s(download_seconds[0]);
     const double again = mb_per_s(download_seconds[1]);
     lab::bench::print_figure("sha256sum of the file", mb_per_s(sum_seconds), "MB/s");
     if (python_seconds) {
       const double python = mb_per_s(*python_seconds);
       lab::bench::print_figure("Python course's pair (hashlib)", python, "MB/s");
-      lab::bench::print_ratio("lesson 04, first download (server hashes)", first, "MB/s", "Python's", python);
-      lab::bench::print_ratio("lesson 04, again (digest remembered)", again, "MB/s", "Python's (target: >= 2x)",
-                              python);
+      lab::bench::print_ratio("lesson 04, first download (server hashes)", first, "MB/s",
+                              "Python's", python);
+      lab::bench::print_ratio("lesson 04, again (digest remembered)", again, "MB/s",
+                              "Python's (target: >= 2x)", python);
     } else {
       fmt::print("  (python3 not found: no Python course figure to compare with)\n");
     }
     if (socat_seconds) {
       const double socat = mb_per_s(*socat_seconds);
       lab::bench::print_figure("socat -b 1MiB file to file, no hashing", socat, "MB/s");
-      lab::bench::print_ratio("lesson 04, first download (server hashes)", first, "MB/s", "socat's", socat);
-      lab::bench::print_ratio("lesson 04, again (digest remembered)", again, "MB/s", "socat's (target: >= 0.5x)",
+      lab::bench::print_ratio("lesson 04, first download (server hashes)", first, "MB/s", "socat's",
                               socat);
+      lab::bench::print_ratio("lesson 04, again (digest remembered)", again, "MB/s",
+                              "socat's (target: >= 0.5x)", socat);
     } else {
       fmt::print("  (socat not installed: no copy-without-hashing figure; apt install socat)\n");
     }

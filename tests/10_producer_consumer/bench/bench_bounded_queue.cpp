@@ -11,8 +11,8 @@
 #include <fmt/core.h>
 #include <sys/resource.h>
 
-#include <bounded_queue.hpp>
 #include <algorithm>
+#include <bounded_queue.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -75,7 +75,8 @@ std::optional<double> python_queue(const std::string& script, std::uint64_t item
   if (!lab::bench::find_program("python3")) {
     return std::nullopt;
   }
-  const auto result = lab::testing::run({script, std::to_string(items), "16"}, "", std::chrono::minutes(2));
+  const auto result =
+      lab::testing::run({script, std::to_string(items), "16"}, "", std::chrono::minutes(2));
   if (!result.status.success()) {
     throw std::runtime_error("mp_queue.py failed: " + result.describe());
   }
@@ -107,8 +108,8 @@ int main(int argc, char** argv) {
     std::sort(rates.begin(), rates.end());
     const double median = (rates[4] + rates[5]) / 2;
     lab::bench::print_figure("1->1, capacity 16, median of 10 runs", median, "items/s");
-    lab::bench::print_ratio("1->1, capacity 16, fastest run", rates.back(), "items/s", "slowest (target: <= 2x)",
-                            rates.front());
+    lab::bench::print_ratio("1->1, capacity 16, fastest run", rates.back(), "items/s",
+                            "slowest (target: <= 2x)", rates.front());
     lab::bench::print_figure("1->1, capacity 16, sleeps (voluntary switches) per run",
                              static_cast<double>(after.ru_nvcsw - before.ru_nvcsw) / 10, "");
     const std::string script = argc > 1 && argv[1][0] != '-' ? argv[1] : "";
@@ -125,8 +126,9 @@ int main(int argc, char** argv) {
           continue;  // above
         }
         const double rate = measure(threads, threads, capacity, items / threads);
-        lab::bench::print_figure(fmt::format("{}->{} threads, capacity {}", threads, threads, capacity), rate,
-                                 "items/s");
+        lab::bench::print_figure(
+            fmt::format("{}->{} threads, capacity {}", threads, threads, capacity), rate,
+            "items/s");
       }
     }
     return 0;

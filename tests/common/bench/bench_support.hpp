@@ -98,13 +98,16 @@ class Drain {
 };
 
 // "--name VALUE" among argv, as a number, or `fallback`.
-inline std::uint64_t number_option(int argc, char** argv, std::string_view name, std::uint64_t fallback) {
+inline std::uint64_t number_option(int argc, char** argv, std::string_view name,
+                                   std::uint64_t fallback) {
   for (int i = 1; i + 1 < argc; ++i) {
     if (argv[i] == name) {
       std::uint64_t value = 0;
       const std::string_view text = argv[i + 1];
-      if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc{} || value == 0) {
-        throw std::invalid_argument(fmt::format("{} needs a positive number, not '{}'", name, text));
+      if (std::from_chars(text.data(), text.data() + text.size(), value).ec != std::errc{} ||
+          value == 0) {
+        throw std::invalid_argument(
+            fmt::format("{} needs a positive number, not '{}'", name, text));
       }
       return value;
     }
@@ -124,9 +127,10 @@ inline std::string text_option(int argc, char** argv, std::string_view name, std
 
 // One line of the report: the figure, and its ratio to a reference measured
 // in the same run ("  C++ server  3.10 µs  0.42x Python course's server").
-inline void print_ratio(std::string_view what, double value, std::string_view unit, std::string_view reference,
-                        double reference_value) {
-  fmt::print("  {:<52} {:>10.2f} {:<6} {:6.2f}x {}\n", what, value, unit, value / reference_value, reference);
+inline void print_ratio(std::string_view what, double value, std::string_view unit,
+                        std::string_view reference, double reference_value) {
+  fmt::print("  {:<52} {:>10.2f} {:<6} {:6.2f}x {}\n", what, value, unit, value / reference_value,
+             reference);
 }
 
 inline void print_figure(std::string_view what, double value, std::string_view unit) {
@@ -144,12 +148,14 @@ struct ServerCpu {
 };
 
 template <typename Exchange>
-ServerCpu server_cpu(testing::ServerProcess& server, bool pinned, std::uint64_t messages, Exchange exchange) {
+ServerCpu server_cpu(testing::ServerProcess& server, bool pinned, std::uint64_t messages,
+                     Exchange exchange) {
   const pid_t pid = server.child().pid();
   const std::optional<int> cpu = pinned ? std::optional<int>(0) : std::nullopt;
   set_cpu(pid, cpu);
   set_cpu(0, cpu);
-  exchange(std::min<std::uint64_t>(messages / 10 + 1, 10'000));  // warm-up: caches, lazy binding, the allocator
+  exchange(std::min<std::uint64_t>(messages / 10 + 1,
+                                   10'000));  // warm-up: caches, lazy binding, the allocator
   const double before = cpu_seconds(pid);
   const auto started = std::chrono::steady_clock::now();
   exchange(messages);
