@@ -62,15 +62,17 @@ class PartFile {
   // wait for every byte to reach the disk; if the disk only starts then,
   // the download waits for all of it at once. So each 8 MiB written is
   // handed to the disk straight away (sync_file_range(2) WRITE: start, do
-  // not wait), and the 8 MiB before it is waited for, which also keeps the
-  // memory of unwritten pages small. The disk then works while the network
+  // not wait), and the 8 MiB from kLag steps earlier is waited for, which
+  // keeps the memory of unwritten pages bounded (kLag + 1 steps) while the
+  // disk always has plenty queued. The disk then works while the network
   // does, and the final fsync has little left to do.
   void written(std::uint64_t size) {
     constexpr std::uint64_t kStep = 8 * 1024 * 1024;
+    constexpr std::uint64_t kLag = 8;
     while (size - flushed_ >= kStep) {
       ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_), kStep, SYNC_FILE_RANGE_WRITE);
-      if (flushed_ >= kStep) {
-        ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_ - kStep), kStep,
+      if (flushed_ >= kLag * kStep) {
+        ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_ - kLag * kStep), kStep,
                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
       }
       flushed_ += kStep;
