@@ -6,8 +6,8 @@
 //     hash first, then send), when python3 is installed;
 //   - socat -b 1MiB from the file to a file, plus an fsync, when socat is;
 //   - sha256sum of the file.
-// The first download of a file includes the server's hashing pass; the
-// second starts at once, because the server remembers the digest of that
+// The first download of a file includes the server's hashing pass; later
+// ones start at once, because the server remembers the digest of that
 // version of the file. Prints figures; asserts nothing about time.
 //
 //   cmake --workflow --preset bench
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -183,40 +184,50 @@ int main(int argc, char** argv) {
     }
     const std::string expected = sum.out.substr(0, 64);
 
-    // The lesson's download, twice on one connection: the first includes the
-    // server's hashing pass, the second finds the digest remembered.
+    // The lesson's download on one connection: the first includes the
+    // server's hashing pass, the later ones find the digest remembered. Each
+    // later one alternates with a run of the Python pair, and the best of
+    // each counts: the disk and the other programs on this machine are
+    // shared, so single runs swing, but they swing for both alike.
     auto server = lab::testing::ServerProcess::start(argv[1], {"--dir", served.string()});
     const lab::bench::Drain drain(server.child().output());
     const lab::Fd connection = lab::tcp_connect(lab::Endpoint{"127.0.0.1", server.port()});
-    double download_seconds[2] = {0, 0};
-    for (double& seconds : download_seconds) {
-      started = std::chrono::steady_clock::now();
-      const auto download = lab::struct_header::download_file(connection, name, saved);
-      seconds = seconds_since(started);
-      if (download.sha256_hex != expected || download.size != g_file_size) {
+    const auto download = [&] {
+      const auto download_started = std::chrono::steady_clock::now();
+      const auto saved_file = lab::struct_header::download_file(connection, name, saved);
+      const double seconds = seconds_since(download_started);
+      if (saved_file.sha256_hex != expected || saved_file.size != g_file_size) {
         throw std::runtime_error("the download does not match sha256sum");
       }
-      fs::remove(download.path);
+      fs::remove(saved_file.path);
+      return seconds;
+    };
+    const double first_seconds = download();
+    double again_seconds = 1e9;
+    std::optional<double> python_seconds;
+    for (int round = 0; round < 2; ++round) {
+      again_seconds = std::min(again_seconds, download());
+      if (const auto python = python_download(argv[2], served, saved, name)) {
+        python_seconds = std::min(python_seconds.value_or(1e9), *python);
+        fs::remove(saved / name);
+      }
     }
     server.stop();
-
-    const std::optional<double> python_seconds = python_download(argv[2], served, saved, name);
-    fs::remove(saved / name);
     const std::optional<double> socat_seconds = socat_copy(file, saved / "socat.bin");
 
     fmt::print(
         "lesson 04 verified download, {} MiB over loopback, timed until the saved file is "
         "fsynced\n",
         g_file_size >> 20);
-    const double first = mb_per_s(download_seconds[0]);
-    const double again = mb_per_s(download_seconds[1]);
+    const double first = mb_per_s(first_seconds);
+    const double again = mb_per_s(again_seconds);
     lab::bench::print_figure("sha256sum of the file", mb_per_s(sum_seconds), "MB/s");
     if (python_seconds) {
       const double python = mb_per_s(*python_seconds);
-      lab::bench::print_figure("Python course's pair (hashlib)", python, "MB/s");
+      lab::bench::print_figure("Python course's pair (hashlib), best of 2", python, "MB/s");
       lab::bench::print_ratio("lesson 04, first download (server hashes)", first, "MB/s",
                               "Python's", python);
-      lab::bench::print_ratio("lesson 04, again (digest remembered)", again, "MB/s",
+      lab::bench::print_ratio("lesson 04, again (digest remembered), best of 2", again, "MB/s",
                               "Python's (target: >= 2x)", python);
     } else {
       fmt::print("  (python3 not found: no Python course figure to compare with)\n");
@@ -226,7 +237,7 @@ int main(int argc, char** argv) {
       lab::bench::print_figure("socat -b 1MiB file to file, no hashing", socat, "MB/s");
       lab::bench::print_ratio("lesson 04, first download (server hashes)", first, "MB/s", "socat's",
                               socat);
-      lab::bench::print_ratio("lesson 04, again (digest remembered)", again, "MB/s",
+      lab::bench::print_ratio("lesson 04, again (digest remembered), best of 2", again, "MB/s",
                               "socat's (target: >= 0.5x)", socat);
     } else {
       fmt::print("  (socat not installed: no copy-without-hashing figure; apt install socat)\n");
