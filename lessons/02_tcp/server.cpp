@@ -1,5 +1,6 @@
 // Lesson 02 — TCP server: welcomes each client, then greets every name it
-// sends, one client after another.
+// sends, one client after another. Per name it makes two system calls, one
+// recv(2) and one send(2), and logs once per conversation, not per name.
 //
 //   build/default/lessons/02_tcp/server            (listens on 127.0.0.1:9002)
 //   build/default/lessons/02_tcp/server --port 0   (any free port)

@@ -1,7 +1,9 @@
 // Lesson 04 — the remote-command and file server, now with framing: every
 // message is an 8-byte header (magic, version, type, length) and a payload.
 // A command's reply carries stdout, stderr and the exit status separately;
-// "get NAME" sends the file's size and SHA-256, then its data in chunks.
+// "get NAME" sends the file's size and SHA-256, then its data in chunks; the
+// digest of a file already served is remembered, so the second download of
+// it starts at once.
 // Hostile input (a 4 GiB length, garbage, a truncated frame, silence) costs
 // that one client its connection, never the server. One client at a time.
 //
@@ -10,6 +12,7 @@
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -18,7 +21,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <compare>
+#include <cstdint>
 #include <cstring>
+#include <map>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -96,54 +103,170 @@ lab::Fd open_served_file(const lab::Fd& directory, const std::string& name) {
   return file;
 }
 
-// pread(2) of up to buffer.size() bytes at `offset`; 0 at the end of the file.
-std::size_t read_at(const lab::Fd& file, std::string& buffer, std::uint64_t offset) {
+// pread(2) of up to `size` bytes at `offset` into `into`; 0 at the end of
+// the file.
+std::size_t read_at(const lab::Fd& file, char* into, std::size_t size, std::uint64_t offset) {
   for (;;) {
-    const ssize_t got = ::pread(file.get(), buffer.data(), buffer.size(), static_cast<off_t>(offset));
+    const ssize_t got = ::pread(file.get(), into, size, static_cast<off_t>(offset));
     if (got >= 0) {
       return static_cast<std::size_t>(got);
     }
     if (errno != EINTR) {
       throw lab::os_error("read a served file");
     }
+    lab::throw_if_stop_requested();
   }
 }
 
-// Sends the file in two passes over it, each in chunks, so that neither
-// side ever holds more than one chunk: first the SHA-256 (it goes in the
-// header, before the data), then the data.
-void send_file(const lab::Fd& connection, const lab::Fd& directory, const std::string& name) {
-  const lab::Fd file = open_served_file(directory, name);
+using Clock = std::chrono::steady_clock;
+
+// Every step of a download checks both: a stop (SIGINT/SIGTERM) ends the
+// server within moments even half way through 1 GiB, and a request that
+// takes longer than --request-timeout (a client reading very slowly) is
+// dropped so that the next client gets its turn.
+void check_stop_and_deadline(Clock::time_point deadline) {
+  lab::throw_if_stop_requested();
+  if (Clock::now() >= deadline) {
+    throw lab::TimeoutError("the request took longer than --request-timeout");
+  }
+}
+
+// Sends all of `bytes` before `deadline`. A plain blocking send(2) is not
+// enough here: a signal that arrives while send has already queued part of
+// the data makes it return that short count, not EINTR, and the next
+// blocking send would sleep through the stop. So send(2) never blocks
+// (MSG_DONTWAIT), and only when the socket buffer is full do we poll(2),
+// on the socket and on the stop's eventfd together, until the deadline.
+void send_before(const lab::Fd& socket, std::string_view bytes, Clock::time_point deadline) {
+  while (!bytes.empty()) {
+    // MSG_NOSIGNAL: a client that has gone is an EPIPE error, not a SIGPIPE.
+    const ssize_t sent = ::send(socket.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (sent >= 0) {
+      bytes.remove_prefix(static_cast<std::size_t>(sent));  // a short write: send the rest
+      continue;
+    }
+    if (errno == EINTR) {
+      lab::throw_if_stop_requested();
+      continue;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      throw lab::os_error("send");
+    }
+    check_stop_and_deadline(deadline);
+    pollfd waits[2] = {{socket.get(), POLLOUT, 0}, {lab::process_stop().fd(), POLLIN, 0}};
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (::poll(waits, 2, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) < 0 && errno != EINTR) {
+      throw lab::os_error("poll");
+    }
+  }
+}
+
+// What identifies one version of a file: the same device, inode, size and
+// modification and change times. A write to the file changes mtime and
+// ctime, so a cached digest is only ever used for the bytes it was made of.
+// (A write within the same clock tick that keeps the size could slip
+// through; the client's own check of the digest then refuses the download,
+// so the worst case is a failed download, never a wrong file kept.)
+struct FileIdentity {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::uint64_t size = 0;
+  std::int64_t modified_s = 0;
+  std::int64_t modified_ns = 0;
+  std::int64_t changed_s = 0;
+  std::int64_t changed_ns = 0;
+  auto operator<=>(const FileIdentity&) const = default;
+};
+
+FileIdentity identity_of(const lab::Fd& file) {
   struct stat status {};
   if (::fstat(file.get(), &status) != 0) {
     throw lab::os_error("fstat");
   }
-  sh::FileInfo info;
-  info.size = static_cast<std::uint64_t>(status.st_size);
-  std::string chunk(sh::kFileChunk, '\0');
-  lab::Sha256 hasher;
-  for (std::uint64_t done = 0; done < info.size;) {
-    const std::size_t got = read_at(file, chunk, done);
-    if (got == 0) {
-      throw Refusal(fmt::format("{} changed while it was being read; try again", lab::preview(name)));
+  return {static_cast<std::uint64_t>(status.st_dev), static_cast<std::uint64_t>(status.st_ino),
+          static_cast<std::uint64_t>(status.st_size), status.st_mtim.tv_sec, status.st_mtim.tv_nsec,
+          status.st_ctim.tv_sec, status.st_ctim.tv_nsec};
+}
+
+// The digests of files served before, so that asking for the same file again
+// starts sending at once instead of after a hashing pass over all of it.
+// Bounded: a client asking for many files cannot make it grow for ever.
+class DigestCache {
+ public:
+  [[nodiscard]] std::optional<lab::Sha256::Digest> find(const FileIdentity& file) const {
+    const auto found = digests_.find(file);
+    return found == digests_.end() ? std::nullopt : std::optional(found->second);
+  }
+  void remember(const FileIdentity& file, const lab::Sha256::Digest& digest) {
+    if (digests_.size() >= kMaxEntries) {
+      digests_.erase(digests_.begin());
     }
-    hasher.update(std::string_view(chunk.data(), got));
+    digests_[file] = digest;
+  }
+
+ private:
+  static constexpr std::size_t kMaxEntries = 1024;
+  std::map<FileIdentity, lab::Sha256::Digest> digests_;
+};
+
+// The SHA-256 of exactly the first `size` bytes. If the file grew since
+// fstat, the last read returns more than that: those bytes are not hashed,
+// because they are not going to be sent.
+lab::Sha256::Digest hash_prefix(const lab::Fd& file, std::uint64_t size, const std::string& name,
+                                Clock::time_point deadline) {
+  std::vector<char> buffer(1024 * 1024);  // large reads: few system calls
+  lab::Sha256 hasher;
+  for (std::uint64_t done = 0; done < size;) {
+    check_stop_and_deadline(deadline);
+    const std::size_t wanted = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
+    const std::size_t got = read_at(file, buffer.data(), wanted, done);
+    if (got == 0) {
+      throw Refusal(fmt::format("{} shrank while it was being read; try again", lab::preview(name)));
+    }
+    hasher.update(std::string_view(buffer.data(), got));
     done += got;
   }
-  info.sha256 = hasher.finish();
+  return hasher.finish();
+}
+
+// Sends the size and SHA-256 (they go in the header, before the data), then
+// the data in kFileChunk frames: exactly `size` bytes, the same ones that
+// were hashed, whatever happens to the file meanwhile. Neither side ever
+// holds more than one chunk of it.
+void send_file(const lab::Fd& connection, const lab::Fd& directory, const std::string& name, DigestCache& cache,
+               Clock::time_point deadline) {
+  const lab::Fd file = open_served_file(directory, name);
+  const FileIdentity before = identity_of(file);
+  sh::FileInfo info;
+  info.size = before.size;
+  if (const auto known = cache.find(before)) {
+    info.sha256 = *known;
+  } else {
+    info.sha256 = hash_prefix(file, info.size, name, deadline);
+    // Remembered only if the file did not change while it was hashed.
+    if (identity_of(file) == before) {
+      cache.remember(before, info.sha256);
+    }
+  }
   sh::send_frame(connection, sh::kTypeFileInfo, sh::encode_file_info(info));
 
+  // One buffer: the frame header, then the chunk read straight after it, so
+  // each frame leaves in one send(2) and nothing is copied in between.
+  std::vector<char> frame(sh::kHeaderSize + sh::kFileChunk);
   for (std::uint64_t sent = 0; sent < info.size;) {
-    const std::size_t got = read_at(file, chunk, sent);
+    check_stop_and_deadline(deadline);
+    const std::size_t wanted = static_cast<std::size_t>(std::min<std::uint64_t>(sh::kFileChunk, info.size - sent));
+    const std::size_t got = read_at(file, frame.data() + sh::kHeaderSize, wanted, sent);
     if (got == 0) {
       // The announced size can no longer be kept: say so in a frame, which
       // the client reads where it expected data.
-      sh::send_frame(connection, sh::kTypeError, "the file shrank while it was being sent");
+      sh::send_frame(connection, sh::kTypeError, "the file shrank while it was being sent; try again");
       return;
     }
-    const std::size_t wanted = static_cast<std::size_t>(std::min<std::uint64_t>(got, info.size - sent));
-    sh::send_frame(connection, sh::kTypeFileData, std::string_view(chunk.data(), wanted));
-    sent += wanted;
+    const sh::HeaderBytes header = sh::encode_header({sh::kTypeFileData, static_cast<std::uint32_t>(got)});
+    std::copy(header.begin(), header.end(), frame.begin());
+    send_before(connection, std::string_view(frame.data(), sh::kHeaderSize + got), deadline);
+    sent += got;
   }
   lab::say("  sent {} ({} bytes, sha256 {})", lab::preview(name), info.size, lab::to_hex(info.sha256));
 }
@@ -160,8 +283,14 @@ bool wait_for_request(const lab::Fd& connection, std::chrono::seconds idle) {
   return lab::wait_readable(connection.get(), lab::process_stop(), idle);
 }
 
+struct Limits {
+  std::chrono::seconds idle{0};
+  std::chrono::seconds request{0};
+};
+
 void converse(const lab::Fd& connection, const lab::Fd& directory, const std::string& directory_name,
-              std::chrono::seconds idle) {
+              DigestCache& cache, const Limits& limits) {
+  const auto idle = limits.idle;
   for (;;) {
     if (!wait_for_request(connection, idle)) {
       throw lab::TimeoutError(fmt::format("idle timeout: no request for {} s", idle.count()));
@@ -178,7 +307,7 @@ void converse(const lab::Fd& connection, const lab::Fd& directory, const std::st
           break;
         case sh::kTypeGet:
           lab::say("  get {}", lab::preview(request->payload));
-          send_file(connection, directory, request->payload);
+          send_file(connection, directory, request->payload, cache, Clock::now() + limits.request);
           break;
         default:
           throw Refusal(fmt::format("unexpected frame type 0x{:02x}", request->type));
@@ -198,6 +327,7 @@ int main(int argc, char** argv) {
   lab::ProgramSpec spec = lab::server_spec(4, "framed remote-command and file server");
   spec.options.push_back({"dir", "DIR", "the directory whose files 'get' serves", "."});
   spec.options.push_back({"idle-timeout", "SECONDS", "drop a client that sends nothing for this long (0: never)", "30"});
+  spec.options.push_back({"request-timeout", "SECONDS", "drop a client whose one request takes longer than this", "600"});
   spec.details = "Commands: " + lab::allowed_command_names() + ". Wire format: lessons/04_struct_header/README.md\n";
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
     const std::string directory_name = args.get("dir");
@@ -206,6 +336,8 @@ int main(int argc, char** argv) {
       throw lab::os_error("open --dir " + directory_name);
     }
     const auto idle = std::chrono::seconds(args.get_int("idle-timeout", 0, 86400));
+    const Limits limits{idle, std::chrono::seconds(args.get_int("request-timeout", 1, 86400))};
+    DigestCache cache;
     const lab::Fd listener = lab::tcp_listen(args.endpoint());
     lab::announce_listening(listener);
     std::size_t served = 0;
@@ -221,7 +353,7 @@ int main(int argc, char** argv) {
       const timeval send_limit{static_cast<time_t>(idle.count()), 0};
       ::setsockopt(client->socket.get(), SOL_SOCKET, SO_SNDTIMEO, &send_limit, sizeof send_limit);
       try {
-        converse(client->socket, directory, directory_name, idle);
+        converse(client->socket, directory, directory_name, cache, limits);
         lab::say("client {} left", peer);
       } catch (const lab::ProtocolError& error) {
         lab::say("client {} dropped: {}", peer, error.what());

@@ -2,11 +2,15 @@
 // them and then serve a normal client correctly.
 #include <doctest/doctest.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <csignal>
+#include <fstream>
+#include <algorithm>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,6 +22,7 @@
 #include "lab/stop.hpp"
 #include "lab/testing.hpp"
 #include "hostile.hpp"
+#include "struct_header.hpp"
 
 using namespace std::chrono_literals;
 using lab::testing::ServerProcess;
@@ -241,5 +246,95 @@ TEST_CASE("08: with few descriptors, a crowd of idle clients neither ends the se
   const lab::Fd normal = connect_to(server);
   lab::write_all(normal, "buy\n");
   CHECK(read_until(normal, "\n", 5s) == "bought, 99 left\n");
+  stop_cleanly(server);
+}
+
+namespace {
+
+namespace sh = lab::struct_header;
+
+// A file of `size` bytes that neither repeats nor compresses.
+void write_file(const std::string& path, std::size_t size) {
+  std::string bytes(size, '\0');
+  std::uint32_t state = 0x2545F491;
+  for (char& byte : bytes) {
+    state = state * 1664525 + 1013904223;
+    byte = static_cast<char>(state >> 24);
+  }
+  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// The first `size` bytes of a file (all of it if it is shorter).
+std::string read_file(const std::string& path, std::size_t size = std::string::npos) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes;
+  std::copy_n(std::istreambuf_iterator<char>(in),
+              std::min(size, static_cast<std::size_t>(std::filesystem::file_size(path))), std::back_inserter(bytes));
+  return bytes;
+}
+
+// The process state letter in /proc/PID/stat: 'R' running, 'S' asleep.
+char process_state(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto after_name = line.rfind(") ");
+  return after_name == std::string::npos ? '?' : line[after_name + 2];
+}
+
+}  // namespace
+
+TEST_CASE("04: a file that grows while it is served arrives as the bytes that were announced and hashed") {
+  lab::testing::TempDir temp("hostile04");
+  std::filesystem::create_directory(temp.path() / "served");
+  std::filesystem::create_directory(temp.path() / "saved");
+  const std::string served = (temp.path() / "served" / "growing.log").string();
+  // Not a whole number of 64 KiB chunks: the last chunk read is a short one,
+  // which is where a server that hashes "whatever the read returned" takes
+  // in bytes it is not going to send.
+  write_file(served, 8 * 1024 * 1024 + 1000);
+  auto server = ServerProcess::start(program("04_struct_header"), {"--dir", (temp.path() / "served").string()});
+
+  // A writer appends to the file all the time the downloads run, like a
+  // log; it stops when `writer` goes (std::jthread requests the stop and
+  // joins), also when a check below throws.
+  const lab::Fd log{::open(served.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC)};
+  REQUIRE(log);
+  std::jthread writer([&log](const std::stop_token& stop) {
+    // Bounded: at most 1 MiB more, however long the downloads take.
+    for (int line = 0; line < 100'000 && !stop.stop_requested(); ++line) {
+      lab::write_all(log, "grown\n");
+    }
+  });
+  const lab::Fd connection = connect_to(server);
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    const sh::Download saved = sh::download_file(connection, "growing.log", temp.path() / "saved");
+    const std::string got = read_file(saved.path.string());
+    REQUIRE(got.size() == saved.size);
+    CHECK(read_file(served, got.size()) == got);
+  }
+  writer.request_stop();
+  writer.join();
+  stop_cleanly(server);
+}
+
+TEST_CASE("04: SIGTERM ends the server within 1 s in the middle of a download to a client that stopped reading") {
+  lab::testing::TempDir temp("hostile04");
+  write_file(temp.file("big.bin"), 64 * 1024 * 1024);
+  auto server = ServerProcess::start(program("04_struct_header"), {"--dir", temp.str()});
+  const lab::Fd connection = connect_to(server);
+  sh::send_frame(connection, sh::kTypeGet, "big.bin");
+  const auto info = sh::recv_frame(connection);
+  REQUIRE(info);
+  REQUIRE(info->type == sh::kTypeFileInfo);
+  REQUIRE(sh::recv_frame(connection));  // the data has started; now we stop reading
+  // Wait (bounded) until the server sleeps: our receive buffer and its send
+  // buffer are full, so it is blocked sending to us.
+  const auto give_up = std::chrono::steady_clock::now() + 5s;
+  while (process_state(server.child().pid()) != 'S' && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+  }
+  REQUIRE(process_state(server.child().pid()) == 'S');
   stop_cleanly(server);
 }
