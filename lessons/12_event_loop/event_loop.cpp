@@ -23,6 +23,8 @@ constexpr const char* kLesson = "lessons/12_event_loop";
 // ---- 12.2 ------------------------------------------------------------------------
 
 ConnectionBuffer::ConnectionBuffer(std::size_t high_water) : high_water_(high_water) {
+  static_cast<void>(sent_);  // the members are yours to use (or change)
+  static_cast<void>(high_water_);
   buffer_missing();
 }
 
@@ -43,6 +45,7 @@ std::size_t ConnectionBuffer::flush_to(int /*socket*/) { buffer_missing(); }
 // ---- 12.3 ------------------------------------------------------------------------
 
 IdleTimers::IdleTimers(std::chrono::milliseconds timeout) : timeout_(timeout) {
+  static_cast<void>(timeout_);
   timers_missing();
 }
 

@@ -476,7 +476,9 @@ TEST_CASE("12.2 flush_to sends what the socket takes and keeps the rest on EAGAI
 }
 
 TEST_CASE("12.2 flush_to delivers every byte once, in order, through many partial writes") {
-  auto [ours, theirs] = lab::testing::socket_pair();
+  auto pair = lab::testing::socket_pair();
+  const Fd& ours = pair.first;
+  const Fd& theirs = pair.second;
   lab::testing::set_buffer_sizes(ours, 4 * 1024, 4 * 1024);
   lab::testing::set_buffer_sizes(theirs, 4 * 1024, 4 * 1024);
   const std::string data = pattern(2 * 1024 * 1024 + 17);
