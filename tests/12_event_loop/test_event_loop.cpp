@@ -153,7 +153,14 @@ class ServeThread {
       : listener_(lab::tcp_listen(Endpoint{"127.0.0.1", 0})) {
     port_ = lab::SocketAddress::local_of(listener_.get()).port();
     result_ = std::async(std::launch::async, [this, options] {
-      return lab::event_loop::serve(listener_, stop_, options);
+      try {
+        return lab::event_loop::serve(listener_, stop_, options);
+      } catch (...) {
+        // serve() failed: shut the listener down, so that the case's clients
+        // are refused at once (and say why) instead of waiting for a reply.
+        ::shutdown(listener_.get(), SHUT_RDWR);
+        throw;
+      }
     });
   }
   ~ServeThread() {
