@@ -158,6 +158,10 @@ TEST_CASE("grader attack: 4 GiB of memory and a fork bomb are held by limits, an
   check_both_ways("resources", "std::bad_alloc");
 }
 
+TEST_CASE("grader attack: a replaced operator new keeps the secret, a static initialiser forges the verdict") {
+  check_both_ways("forged-verdict-operator-new", "failed 97.1 the answer is 42");
+}
+
 TEST_CASE("grader attack: as root, a case can neither kill the grader nor write results.json") {
   AdoptOrphans adopt;
   if (const auto graded = grade("kill-grader", As::kRoot)) {
@@ -182,6 +186,10 @@ TEST_CASE("grader attack: files that reach into the tests are refused before the
       {"refused-include-solution", "solutions/01_udp/udp.cpp"},
       {"refused-constructor", "'__attribute__'"},
       {"refused-extern-c", "extern \"C\""},
+      // A backslash before CR LF splices lines for the compiler, not for the screening.
+      {"refused-crlf-splice", "#undef CHECK"},
+      // `extern` and "C" on two lines.
+      {"refused-extern-newline", "extern \"C\""},
   };
   for (const auto& [attack, why] : refused) {
     CAPTURE(attack);
