@@ -203,19 +203,6 @@ std::vector<std::pair<int, rlim_t>> limits_for(const Lesson& lesson, int timeout
   return result;
 }
 
-// 32 hexadecimal digits from getrandom(2): the secret of one case's verdict.
-std::string random_secret() {
-  std::array<unsigned char, 16> bytes{};
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    const ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
-    if (n < 0 && errno != EINTR) {
-      throw os_error("getrandom");
-    }
-    got += n > 0 ? static_cast<std::size_t>(n) : 0;
-  }
-  return to_hex(bytes);
-}
 
 // What the case's test program reported on its verdict socket (see
 // tests/support/main.cpp): "" if it passed, else why not.
@@ -370,17 +357,36 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   }
   Fd verdict{ends[0]};
   Fd theirs{ends[1]};
-  const std::string secret = random_secret();
+  const std::string secret = random_hex(16);  // the secret of this one run
   write_all(verdict, secret);  // 32 bytes: far less than a socket buffer holds
   // Nothing more comes from us: a second reader (a program the case execs)
   // finds the end of the stream, not a wait.
   ::shutdown(verdict.get(), SHUT_WR);
 
+  // A folder of its own for the case's temporary files (TMPDIR), the grading
+  // user's, removed when the case ends: what one case leaves there, no later
+  // case (nor a later submission) can read.
+  std::string scratch_template = (fs::temp_directory_path() / "lab-case-XXXXXX").string();
+  if (::mkdtemp(scratch_template.data()) == nullptr) {
+    throw os_error("mkdtemp " + scratch_template);
+  }
+  const fs::path scratch = scratch_template;
+  struct RemoveScratch {
+    fs::path path;
+    ~RemoveScratch() {
+      std::error_code ignored;
+      fs::remove_all(path, ignored);
+    }
+  } remove_scratch{scratch};
+  if (sandbox.user && ::chown(scratch.c_str(), sandbox.user->first, sandbox.user->second) != 0) {
+    throw os_error("chown " + scratch.string());
+  }
+
   SpawnOptions spawn;
   spawn.merge_stderr = true;
   spawn.new_process_group = true;
   spawn.working_directory = job.executable.parent_path().string();
-  spawn.environment = {{"LAB_VERDICT_FD", std::to_string(theirs.get())}};
+  spawn.environment = {{"LAB_VERDICT_FD", std::to_string(theirs.get())}, {"TMPDIR", scratch.string()}};
   spawn.inherit = {theirs.get()};
   spawn.limits = limits_for(*job.lesson, timeout, sandbox.sanitized || job.thread_sanitizer, sandbox);
   if (job.thread_sanitizer) {

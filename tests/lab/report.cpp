@@ -1,12 +1,19 @@
 // Printing and saving what `lab grade` found.
-#include <fmt/core.h>
+#include <fcntl.h>
 
+#include <cerrno>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <system_error>
+
+#include <fmt/core.h>
 
 #include "grader.hpp"
+#include "lab/fd.hpp"
+#include "lab/io.hpp"
+#include "shell.hpp"
 
 namespace lab::tool {
 
@@ -44,7 +51,15 @@ std::size_t utf8_sequence(const std::string& text, std::size_t i) {
   if (length == 0 || byte >= 0xf5 || i + length > text.size()) {
     return 0;
   }
-  for (std::size_t k = 1; k < length; ++k) {
+  // RFC 3629: the second byte's range rules out overlong forms (E0, F0),
+  // UTF-16 surrogates (ED) and code points above U+10FFFF (F4).
+  const auto second = static_cast<unsigned char>(text[i + 1]);
+  const unsigned char low = byte == 0xe0 ? 0xa0 : byte == 0xf0 ? 0x90 : 0x80;
+  const unsigned char high = byte == 0xed ? 0x9f : byte == 0xf4 ? 0x8f : 0xbf;
+  if (second < low || second > high) {
+    return 0;
+  }
+  for (std::size_t k = 2; k < length; ++k) {
     if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) {
       return 0;
     }
@@ -209,18 +224,23 @@ void print_report(const GradeReport& report, bool color) {
 
 namespace {
 
-// Writes `text` to a temporary file beside `path` and renames it over `path`.
+// Writes `text` to a new temporary file beside `path` (a random name,
+// O_EXCL and O_NOFOLLOW: never through a link someone planted there) and
+// renames it over `path`.
 void replace_file(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
-      throw std::runtime_error("cannot write " + temporary.string());
-    }
+  const std::filesystem::path temporary = path.string() + ".partial-" + random_hex(8);
+  const Fd out{::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)};
+  if (!out) {
+    throw std::system_error(errno, std::generic_category(), "cannot write " + temporary.string());
   }
-  std::filesystem::rename(temporary, path);
+  try {
+    write_all(out, text);
+    std::filesystem::rename(temporary, path);
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
+  }
 }
 
 }  // namespace

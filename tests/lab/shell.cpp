@@ -1,6 +1,7 @@
 #include "shell.hpp"
 
 #include <poll.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <array>
@@ -8,6 +9,7 @@
 #include <csignal>
 
 #include "lab/error.hpp"
+#include "lab/sha256.hpp"
 
 namespace lab::tool {
 
@@ -61,6 +63,19 @@ Collected collect_output(Child& child, std::chrono::milliseconds timeout, const 
       collected.output.append(chunk, static_cast<std::size_t>(got));
     }
   }
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> random(bytes);
+  std::size_t got = 0;
+  while (got < random.size()) {
+    const ssize_t n = ::getrandom(random.data() + got, random.size() - got, 0);
+    if (n < 0 && errno != EINTR) {
+      throw os_error("getrandom");
+    }
+    got += n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  return to_hex(random);
 }
 
 std::string shell_quote(const std::string& text) {

@@ -30,6 +30,9 @@ struct Collected {
 // Reads the child's stdout until it ends, `timeout` passes, or `stop` is requested.
 Collected collect_output(Child& child, std::chrono::milliseconds timeout, const StopSignal& stop);
 
+// `bytes` random bytes from getrandom(2), in hexadecimal.
+std::string random_hex(std::size_t bytes);
+
 // 'text' quoted for a POSIX shell when it needs it.
 std::string shell_quote(const std::string& text);
 

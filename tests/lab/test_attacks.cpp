@@ -158,10 +158,6 @@ TEST_CASE("grader attack: 4 GiB of memory and a fork bomb are held by limits, an
   check_both_ways("resources", "std::bad_alloc");
 }
 
-TEST_CASE("grader attack: a replaced operator new keeps the secret, a static initialiser forges the verdict") {
-  check_both_ways("forged-verdict-operator-new", "failed 97.1 the answer is 42");
-}
-
 TEST_CASE("grader attack: as root, a case can neither kill the grader nor write results.json") {
   AdoptOrphans adopt;
   if (const auto graded = grade("kill-grader", As::kRoot)) {
@@ -190,6 +186,8 @@ TEST_CASE("grader attack: files that reach into the tests are refused before the
       {"refused-crlf-splice", "#undef CHECK"},
       // `extern` and "C" on two lines.
       {"refused-extern-newline", "extern \"C\""},
+      // A replaced operator new that keeps every block it hands out: the verdict's secret among them.
+      {"refused-operator-new", "operator new"},
   };
   for (const auto& [attack, why] : refused) {
     CAPTURE(attack);

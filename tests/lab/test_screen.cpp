@@ -120,3 +120,19 @@ TEST_CASE("screen: the cases come from the test sources, exactly as the test pro
   }
   CHECK(checked > 0);
 }
+
+TEST_CASE("screen: line splices and literals cannot hide a refused word from it") {
+  // A backslash before CR LF, or before blanks and LF, splices lines for the compiler too.
+  CHECK(!screen("q.hpp", "#pragma once\r\n#un\\\r\ndef CHECK\r\n").empty());
+  CHECK(!screen("a.cpp", "__attri\\\r\nbute__((constructor)) static void f() {}\r\n").empty());
+  CHECK(!screen("a.cpp", "#inc\\  \nlude \"/etc/hostname\"\n").empty());
+  // extern and "C" on two lines; the allocator replaced.
+  CHECK(!screen("a.cpp", "extern\n  \"C\" int close(int) { return 0; }\n").empty());
+  CHECK(!screen("a.cpp", "void* operator\nnew(unsigned long size);\n").empty());
+  CHECK(!screen("a.cpp", "void operator delete(void* p) noexcept;\n").empty());
+  // u8'a' is a character, not a digit separator; x8R"(" is no raw string.
+  CHECK(!screen("a.cpp", "static char c = u8'a'; __attribute__((constructor)) static void f() {}\n").empty());
+  CHECK(!screen("a.cpp", "#define x8R\nconst char* s = x8R\"(\";\nasm(\"nop\");\nconst char* t = \")\";\n").empty());
+  // Files saved with CR LF are still read right.
+  CHECK(screen("a.cpp", "#include <vector>\r\nint f() { return 1'000; }\r\n").empty());
+}

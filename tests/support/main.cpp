@@ -32,7 +32,9 @@ namespace {
 // nothing, and fails.
 struct VerdictChannel {
   int fd = -1;
-  std::string secret;
+  // In static storage, never on the heap, where a replaced allocator (which
+  // the grader refuses anyway) would see it.
+  char secret[32] = {};
 };
 
 VerdictChannel& verdict_channel() {
@@ -56,17 +58,16 @@ __attribute__((constructor(101))) void take_verdict_channel() {
   }
   // Programs the case starts must not inherit the channel.
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  char secret[64];
+  VerdictChannel& channel = verdict_channel();
   std::size_t got = 0;
-  while (got < 32) {  // 32 hexadecimal digits
-    const ssize_t n = ::recv(fd, secret + got, 32 - got, 0);
+  while (got < sizeof channel.secret) {  // 32 hexadecimal digits
+    const ssize_t n = ::recv(fd, channel.secret + got, sizeof channel.secret - got, 0);
     if (n <= 0 && !(n < 0 && errno == EINTR)) {
       return;
     }
     got += n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  verdict_channel().fd = fd;
-  verdict_channel().secret.assign(secret, got);
+  channel.fd = fd;
 }
 
 struct CaseOutcome {
@@ -111,11 +112,12 @@ void report_verdict(int run_result) {
   if (channel.fd < 0) {
     return;
   }
-  std::string text = "begin " + channel.secret + "\n";
+  const std::string secret(channel.secret, sizeof channel.secret);
+  std::string text = "begin " + secret + "\n";
   for (const auto& outcome : VerdictListener::outcomes()) {
     text += (outcome.passed && run_result == 0 ? "passed " : "failed ") + outcome.name + "\n";
   }
-  text += "end " + channel.secret + "\n";
+  text += "end " + secret + "\n";
   std::size_t sent = 0;
   while (sent < text.size()) {
     const ssize_t n = ::send(channel.fd, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
