@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <iterator>
 #include <string>
 #include <string_view>
@@ -120,7 +121,9 @@ int main(int argc, char** argv) {
       log.line(sender, payload);
     }
     log.flush();
-    lab::say("stopped after {} datagram(s)", served);
+    // The lab's servers all end with this line ("stopped by SIGTERM").
+    const char* name = sigabbrev_np(lab::stop_signal_number());
+    lab::say("stopped by SIG{} after {} datagram(s)", name != nullptr ? name : "?", served);
     return 0;
   });
 }
