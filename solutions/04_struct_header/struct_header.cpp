@@ -8,7 +8,6 @@
 
 #include <stdexcept>
 #include <utility>
-#include <vector>
 
 #include "lab/error.hpp"
 #include "lab/io.hpp"
@@ -58,27 +57,6 @@ class PartFile {
 
   [[nodiscard]] const Fd& fd() const noexcept { return fd_; }
 
-  // Called as the file grows to `size` bytes. The fsync at the end must
-  // wait for every byte to reach the disk; if the disk only starts then,
-  // the download waits for all of it at once. So each 8 MiB written is
-  // handed to the disk straight away (sync_file_range(2) WRITE: start, do
-  // not wait), and the 8 MiB from kLag steps earlier is waited for, which
-  // keeps the memory of unwritten pages bounded (kLag + 1 steps) while the
-  // disk always has plenty queued. The disk then works while the network
-  // does, and the final fsync has little left to do.
-  void written(std::uint64_t size) {
-    constexpr std::uint64_t kStep = 8 * 1024 * 1024;
-    constexpr std::uint64_t kLag = 8;
-    while (size - flushed_ >= kStep) {
-      ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_), kStep, SYNC_FILE_RANGE_WRITE);
-      if (flushed_ >= kLag * kStep) {
-        ::sync_file_range(fd_.get(), static_cast<off_t>(flushed_ - kLag * kStep), kStep,
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      }
-      flushed_ += kStep;
-    }
-  }
-
   // fsync first: after a crash, the final name must never point at a file
   // whose data never reached the disk.
   void keep_as(const std::filesystem::path& final_path) {
@@ -95,7 +73,6 @@ class PartFile {
  private:
   Fd fd_;
   std::filesystem::path path_;
-  std::uint64_t flushed_ = 0;  // bytes handed to the disk by written()
   bool kept_ = false;
 };
 
@@ -199,35 +176,25 @@ Download download_file(const Fd& connection, std::string_view name, const std::f
 
   PartFile part(directory, name);
   Sha256 hasher;
-  // One buffer for every frame of the file, allocated once: a fresh 64 KiB
-  // string per frame would be zero-filled and freed 16,384 times per GiB.
-  std::vector<std::uint8_t> payload(kMaxPayload);
   std::uint64_t received = 0;
   while (received < info.size) {
-    HeaderBytes bytes{};
-    if (!read_exact(connection, std::span<std::uint8_t>(bytes))) {
+    const std::optional<Frame> frame = recv_frame(connection);
+    if (!frame) {
       throw DownloadError(fmt::format("the server closed the connection after {} of {} bytes", received, info.size));
     }
-    const Header header = decode_header(bytes);  // refuses a length over kMaxPayload
-    const std::span<std::uint8_t> data(payload.data(), header.length);
-    if (!read_exact(connection, data)) {
-      throw DownloadError(fmt::format("the server closed the connection after {} of {} bytes", received, info.size));
+    if (frame->type == kTypeError) {
+      throw DownloadError(fmt::format("the server stopped after {} of {} bytes: {}", received, info.size,
+                                      frame->payload));
     }
-    const std::string_view text(reinterpret_cast<const char*>(data.data()), data.size());
-    if (header.type == kTypeError) {
-      throw DownloadError(fmt::format("the server stopped after {} of {} bytes: {}", received, info.size, text));
+    if (frame->type != kTypeFileData) {
+      throw DownloadError(fmt::format("expected file data, got a frame of type 0x{:02x}", frame->type));
     }
-    if (header.type != kTypeFileData) {
-      throw DownloadError(fmt::format("expected file data, got a frame of type 0x{:02x}", header.type));
-    }
-    if (data.size() > info.size - received) {
+    if (frame->payload.size() > info.size - received) {
       throw DownloadError(fmt::format("the server sent more than the {} bytes it announced", info.size));
     }
-    // One pass over the data: written, and hashed while it is still in the cache.
-    write_all(part.fd(), data);
-    hasher.update(text);
-    received += data.size();
-    part.written(received);
+    write_all(part.fd(), frame->payload);
+    hasher.update(frame->payload);
+    received += frame->payload.size();
   }
   const Sha256::Digest digest = hasher.finish();
   if (digest != info.sha256) {
