@@ -21,6 +21,7 @@
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -538,6 +539,36 @@ TEST_CASE("07.p control client: stop with no daemon says it is not running") {
 
 namespace {
 
+// The race of 07.3 made to happen: in a child of the process whose pid is
+// here, prctl(PR_SET_PDEATHSIG) first waits (up to 3 s) until that parent
+// has died, as if the parent had been killed between fork and prctl.
+std::atomic<pid_t> parent_dies_before_prctl{0};
+
+}  // namespace
+
+// prctl as fork_tied_to_parent sees it. Defined here, it takes the place of
+// the C library's for this test program only; it asks the kernel directly,
+// after the wait above when that is armed.
+extern "C" int prctl(int option, ...) noexcept {
+  va_list arguments;
+  va_start(arguments, option);
+  const auto arg2 = va_arg(arguments, unsigned long);
+  const auto arg3 = va_arg(arguments, unsigned long);
+  const auto arg4 = va_arg(arguments, unsigned long);
+  const auto arg5 = va_arg(arguments, unsigned long);
+  va_end(arguments);
+  const pid_t doomed = parent_dies_before_prctl.load();
+  if (option == PR_SET_PDEATHSIG && doomed != 0 && ::getppid() == doomed) {
+    for (int i = 0; i < 3000 && ::getppid() == doomed; ++i) {
+      timespec millisecond{0, 1'000'000};
+      ::nanosleep(&millisecond, nullptr);
+    }
+  }
+  return static_cast<int>(::syscall(SYS_prctl, option, arg2, arg3, arg4, arg5));
+}
+
+namespace {
+
 // Makes this test process a subreaper: a grandchild whose parent dies is
 // handed to us, so we can watch it with a pidfd and reap it.
 class Subreaper {
@@ -548,11 +579,11 @@ class Subreaper {
   Subreaper& operator=(const Subreaper&) = delete;
 };
 
+extern "C" void ignore_signal(int) {}
+
 // A process tree made by a test: a middle process that calls
 // fork_tied_to_parent and reports the child's pid (and what the child
 // reported about itself) through a pipe. Kills and reaps both on destruction.
-extern "C" void ignore_signal(int) {}
-
 class TiedFamily {
  public:
   // `then` runs in the middle process after the child is started. With
@@ -704,6 +735,63 @@ TEST_CASE("07.3 the tied child also ends, by the chosen SIGTERM, when its parent
   REQUIRE_MESSAGE(ended_within(family.child_fd(), 1000ms),
                   "the tied child outlived its parent by 1 s (did an inherited SIGTERM handler catch it?)");
   CHECK(family.reap_child().signal == SIGTERM);
+}
+
+TEST_CASE("07.3 a parent that dies between fork and prctl still takes the tied child with it") {
+  const Subreaper subreaper;
+  std::array<int, 2> ends{};
+  REQUIRE(::pipe2(ends.data(), O_CLOEXEC) == 0);
+  Fd read_end{ends[0]};
+  Fd write_end{ends[1]};
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t middle = ::fork();
+  REQUIRE(middle >= 0);
+  if (middle == 0) {
+    // The middle process starts the tied child and dies at once; the child
+    // reaches its prctl only after that (see the prctl above).
+    read_end.reset();
+    parent_dies_before_prctl.store(::getpid());
+    pid_t child = -1;
+    try {
+      child = lab::daemon::fork_tied_to_parent([] {
+        for (;;) {
+          ::pause();
+        }
+        return 0;
+      });
+    } catch (const std::exception& error) {
+      // This process is single-threaded: printing here is safe.
+      std::fprintf(stderr, "middle process: %s\n", error.what());
+      std::fflush(stderr);
+      ::_exit(3);
+    }
+    [[maybe_unused]] const ssize_t n = ::write(write_end.get(), &child, sizeof child);
+    ::_exit(0);
+  }
+  write_end.reset();
+  const Fd middle_fd = open_pidfd(middle);
+  int middle_status = 0;
+  while (::waitpid(middle, &middle_status, 0) < 0 && errno == EINTR) {
+  }
+  const auto reported = lab::read_exact(read_end, sizeof(pid_t));
+  REQUIRE_MESSAGE(reported, "the middle process ", lab::ExitStatus::from_wait_status(middle_status).to_string(),
+                  " without starting the tied child");
+  pid_t child = 0;
+  std::memcpy(&child, reported->data(), sizeof child);
+  REQUIRE(child > 0);
+  const Fd child_fd = open_pidfd(child);  // ours now (the subreaper), alive or a zombie
+  REQUIRE(child_fd);
+  const bool ended = ended_within(child_fd, 2000ms);
+  if (!ended) {
+    signal_pidfd(child_fd, SIGKILL);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  REQUIRE_MESSAGE(ended, "the parent died before the child's prctl, and the child lived on: compare getppid() "
+                         "with the parent's pid taken before fork, and raise the signal if they differ");
+  CHECK(lab::ExitStatus::from_wait_status(status).signal == SIGKILL);
 }
 
 TEST_CASE("07.3 the tied child runs its body as a child of the caller, and its code is the exit status") {
