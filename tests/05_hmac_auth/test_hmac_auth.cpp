@@ -4,13 +4,20 @@
 // (label "reference").
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -422,6 +429,103 @@ TEST_CASE("05.2 the key file's exact bytes are the key, a trailing newline inclu
         "b646f7f611c549b8e0933dd2b3e4c9eeb4a94b5b05b14399f9998e2c9e9f1ebf");
 }
 
+
+// ---- 05.3: what the tests put between make_nonce and the kernel ------------
+
+namespace {
+
+// getrandom as make_nonce sees it. Defined here, it takes the place of the C
+// library's for this test program only (the linker prefers a definition in
+// the program). Normally it asks the kernel; while `scripted` is set it first
+// fails with EINTR, then hands out at most 5 bytes per call, numbered 1, 2,
+// 3, ... so the test can tell where each byte landed.
+std::atomic<bool> scripted_getrandom{false};
+std::atomic<int> scripted_calls{0};
+std::atomic<int> scripted_next_byte{1};
+
+}  // namespace
+
+extern "C" ssize_t getrandom(void* buffer, std::size_t length, unsigned int flags) {
+  if (!scripted_getrandom.load()) {
+    return ::syscall(SYS_getrandom, buffer, length, flags);
+  }
+  if (scripted_calls.fetch_add(1) == 0) {
+    errno = EINTR;
+    return -1;
+  }
+  const std::size_t given = std::min<std::size_t>(length, 5);
+  auto* bytes = static_cast<std::uint8_t*>(buffer);
+  for (std::size_t i = 0; i < given; ++i) {
+    bytes[i] = static_cast<std::uint8_t>(scripted_next_byte.fetch_add(1));
+  }
+  return static_cast<ssize_t>(given);
+}
+
+namespace {
+
+// Which bytes does constant_time_equal look at? One input lies across two
+// memory pages, the far one without any access rights: touching it faults,
+// the handler notes it and opens the page, and the read goes on. A function
+// that stops at the first difference never touches the far page.
+std::atomic<char*> guarded_page{nullptr};
+std::atomic<bool> guarded_page_touched{false};
+std::size_t guarded_page_size = 0;
+
+void on_guarded_page_fault(int, siginfo_t* info, void*) {
+  char* const page = guarded_page.load();
+  char* const address = static_cast<char*>(info->si_addr);
+  if (page != nullptr && address >= page && address < page + guarded_page_size) {
+    guarded_page_touched.store(true);
+    ::mprotect(page, guarded_page_size, PROT_READ);  // the faulting read is retried and succeeds
+    return;
+  }
+  ::signal(SIGSEGV, SIG_DFL);  // another fault: a real crash, reported as one
+}
+
+// Calls constant_time_equal(a, b) with b in two pages of which `far` (0 or
+// 1) has no access; returns whether it read that page. `a` is 2 pages long.
+bool reads_guarded_half(const std::vector<std::uint8_t>& a, int far) {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* const mapped = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(mapped != MAP_FAILED);
+  auto* const b = static_cast<std::uint8_t*>(mapped);
+  std::copy(a.begin(), a.end(), b);
+  // The difference is in the half that stays readable, at its far end from
+  // the guarded half: an early exit stops there.
+  if (far == 1) {
+    b[0] ^= 0x01;
+  } else {
+    b[2 * page - 1] ^= 0x01;
+  }
+  char* const guarded = static_cast<char*>(mapped) + static_cast<std::size_t>(far) * page;
+  guarded_page_size = page;
+  guarded_page_touched.store(false);
+  guarded_page.store(guarded);
+  REQUIRE(::mprotect(guarded, page, PROT_NONE) == 0);
+  struct sigaction handler{};
+  handler.sa_sigaction = on_guarded_page_fault;
+  handler.sa_flags = SA_SIGINFO;
+  sigemptyset(&handler.sa_mask);
+  struct sigaction previous{};
+  REQUIRE(::sigaction(SIGSEGV, &handler, &previous) == 0);
+  bool equal = true;
+  try {
+    equal = auth::constant_time_equal(a, std::span<const std::uint8_t>(b, 2 * page));
+  } catch (...) {
+    ::sigaction(SIGSEGV, &previous, nullptr);
+    guarded_page.store(nullptr);
+    ::munmap(mapped, 2 * page);
+    throw;
+  }
+  ::sigaction(SIGSEGV, &previous, nullptr);
+  guarded_page.store(nullptr);
+  ::munmap(mapped, 2 * page);
+  CHECK_FALSE(equal);
+  return guarded_page_touched.load();
+}
+
+}  // namespace
+
 // ---- 05.3 ------------------------------------------------------------------
 
 TEST_CASE("05.3 constant_time_equal: equal is true, and the first or the last byte differing is false") {
@@ -459,6 +563,44 @@ TEST_CASE("05.3 constant_time_equal notices one flipped bit in any byte") {
       }
     }
   }
+}
+
+TEST_CASE("05.3 constant_time_equal reads every byte, even after a difference at either end") {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<std::uint8_t> a(2 * page);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  }
+  // The first byte differs: a loop from the front that returns there, or
+  // memcmp, never reads the second page.
+  CHECK_MESSAGE(reads_guarded_half(a, 1),
+                "the first byte differs and the rest was never read: the time tells where a guess went wrong");
+  // The last byte differs: the same, for a loop from the back.
+  CHECK_MESSAGE(reads_guarded_half(a, 0),
+                "the last byte differs and the rest was never read: the time tells where a guess went wrong");
+}
+
+TEST_CASE("05.3 make_nonce retries EINTR and loops until getrandom has given all 32 bytes") {
+  scripted_calls.store(0);
+  scripted_next_byte.store(1);
+  scripted_getrandom.store(true);
+  Nonce nonce{};
+  std::string failure;
+  try {
+    nonce = auth::make_nonce();
+  } catch (const std::exception& error) {
+    failure = error.what();
+  }
+  scripted_getrandom.store(false);
+  REQUIRE_MESSAGE(failure.empty(), "getrandom failed once with EINTR and make_nonce threw: ", failure);
+  Nonce expected{};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    expected[i] = static_cast<std::uint8_t>(i + 1);
+  }
+  CHECK_MESSAGE(nonce == expected,
+                "getrandom gave 5 bytes per call (numbered 1, 2, 3, ...); the nonce should hold bytes 1 to 32 in "
+                "order, got ", hex(nonce));
+  CHECK(scripted_calls.load() == 8);  // EINTR, then 7 calls of up to 5 bytes
 }
 
 TEST_CASE("05.3 make_nonce gives 32 random bytes, different every time") {
@@ -668,6 +810,18 @@ TEST_CASE("05.4 verify_server accepts the right proof and sends one challenge fr
   lab::send_frame(client.server(), auth::kTypeProof, chars_of(reference_proof(kKey, nonce)));
   CHECK(client.result());
   CHECK(client.sent_after_challenge().empty());
+}
+
+TEST_CASE("05.4 verify_server sends a fresh nonce each time") {
+  std::set<Nonce> seen;
+  for (int round = 0; round < 3; ++round) {
+    Verifier client(kKey);
+    const Nonce nonce = client.read_challenge();
+    seen.insert(nonce);
+    lab::send_frame(client.server(), auth::kTypeProof, chars_of(reference_proof(kKey, nonce)));
+    CHECK(client.result());
+  }
+  CHECK_MESSAGE(seen.size() == 3, "the same challenge twice: a proof recorded once would pass again");
 }
 
 TEST_CASE("05.4 verify_server returns false for a wrong key, or a proof of another nonce") {

@@ -9,19 +9,24 @@
 // for our children, /proc/PID/stat for their states.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <ctime>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <system_error>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -253,6 +258,54 @@ ChildExit find(const std::vector<ChildExit>& list, pid_t pid) {
 
 }  // namespace
 
+
+// ---- 06.1: what a worker may not do, and a waitpid interrupted -------------
+
+namespace {
+
+// An atexit handler of the test process. exit() in a forked worker would
+// run it there: it then writes one byte to `atexit_witness_fd`.
+std::atomic<int> atexit_witness_fd{-1};
+std::atomic<pid_t> atexit_owner{0};
+
+extern "C" void note_exit_in_child() {
+  const int fd = atexit_witness_fd.load();
+  if (fd >= 0 && ::getpid() != atexit_owner.load()) {
+    [[maybe_unused]] const ssize_t n = ::write(fd, "x", 1);
+  }
+}
+
+std::atomic<int> interruptions{0};
+extern "C" void count_interruption(int) { interruptions.fetch_add(1); }
+
+// True once thread `tid` of this process sleeps (state S) in system call
+// `number`, seen twice in a row 2 ms apart; false after `limit`, or as soon
+// as `give_up` is set.
+bool blocked_in_syscall(pid_t tid, long number, std::chrono::milliseconds limit,
+                        const std::atomic<bool>& give_up) {
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int seen = 0;
+  while (std::chrono::steady_clock::now() < deadline && !give_up.load()) {
+    std::ifstream stat(task + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close_paren = line.rfind(')');
+    const char state = close_paren != std::string::npos && close_paren + 2 < line.size() ? line[close_paren + 2] : '?';
+    std::ifstream syscall_file(task + "/syscall");
+    long current = -1;
+    syscall_file >> current;
+    seen = (state == 'S' && current == number) ? seen + 1 : 0;
+    if (seen == 2) {
+      return true;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+}  // namespace
+
 // ---- 06.1 ------------------------------------------------------------------
 
 TEST_CASE("06.1 spawn_and_join returns each worker's exit code in index order") {
@@ -346,6 +399,86 @@ TEST_CASE("06.1 text buffered before the fork is printed once, not once per work
     out = capture.captured();
   }
   CHECK_MESSAGE(out == "printed once", "got '", out, "': flush stdout before fork");
+}
+
+TEST_CASE("06.1 a worker ends with _exit: the caller's atexit handlers do not run in it") {
+  static const bool registered = std::atexit(note_exit_in_child) == 0;
+  REQUIRE(registered);
+  Pipe witness = make_pipe();
+  atexit_owner.store(::getpid());
+  atexit_witness_fd.store(witness.write_end.get());
+  std::vector<ChildExit> joined;
+  try {
+    joined = lab::fork_join::spawn_and_join(2, [](int index) { return index; });
+  } catch (...) {
+    atexit_witness_fd.store(-1);
+    throw;
+  }
+  atexit_witness_fd.store(-1);
+  witness.write_end.reset();
+  const auto ran = lab::read_some(witness.read_end, 16);
+  CHECK_MESSAGE(!ran, "the caller's atexit handler ran in ", ran ? ran->size() : 0,
+                " worker(s): end a child with _exit, not exit");
+  REQUIRE(joined.size() == 2);
+  CHECK(joined[1].status == lab::ExitStatus{1, 0});
+}
+
+TEST_CASE("06.1 a signal that interrupts the join's waitpid (EINTR) does not end it") {
+  struct sigaction handler{};
+  handler.sa_handler = count_interruption;  // no SA_RESTART: waitpid fails with EINTR
+  sigemptyset(&handler.sa_mask);
+  struct sigaction previous{};
+  REQUIRE(::sigaction(SIGUSR2, &handler, &previous) == 0);
+  interruptions.store(0);
+  Pipe gate = make_pipe();
+  const int read_fd = gate.read_end.get();
+  const int write_fd = gate.write_end.get();
+  const pid_t joiner = static_cast<pid_t>(::syscall(SYS_gettid));
+  const pthread_t joiner_thread = ::pthread_self();
+  std::atomic<bool> join_returned{false};
+  // The interrupter waits until the join sleeps in wait4, signals it once,
+  // and then lets the worker end.
+  auto interrupter = std::async(std::launch::async, [&] {
+    const bool blocked = blocked_in_syscall(joiner, SYS_wait4, 5000ms, join_returned);
+    if (blocked) {
+      ::pthread_kill(joiner_thread, SIGUSR2);
+      for (int i = 0; i < 2500 && interruptions.load() == 0; ++i) {
+        std::this_thread::sleep_for(2ms);
+      }
+    }
+    gate.write_end.reset();
+    return blocked;
+  });
+  std::vector<ChildExit> joined;
+  std::string failure;
+  try {
+    joined = lab::fork_join::spawn_and_join(1, [read_fd, write_fd](int) {
+      ::close(write_fd);
+      child_wait_for_eof(read_fd);
+      return 6;
+    });
+  } catch (const std::system_error& error) {
+    failure = error.what();
+  } catch (...) {
+    join_returned.store(true);
+    (void)interrupter.get();
+    ::sigaction(SIGUSR2, &previous, nullptr);
+    throw;
+  }
+  join_returned.store(true);
+  const bool was_blocked = interrupter.get();
+  ::sigaction(SIGUSR2, &previous, nullptr);
+  const auto left = child_pids();
+  for (const int pid : left) {  // a join given up leaves its worker: end it
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  REQUIRE_MESSAGE(was_blocked, "spawn_and_join was never seen waiting in waitpid for its worker");
+  CHECK(interruptions.load() == 1);
+  REQUIRE_MESSAGE(failure.empty(), "waitpid failed with EINTR and spawn_and_join gave up: ", failure);
+  REQUIRE(joined.size() == 1);
+  CHECK(joined[0].status == lab::ExitStatus{6, 0});
+  CHECK_MESSAGE(left.empty(), "children left after the join: ", pids_text(left));
 }
 
 TEST_CASE("06.1 zero workers fork nothing, and a negative count is refused") {
@@ -490,7 +623,15 @@ TEST_CASE("06.3 terminate kills a child that ignores SIGTERM once the grace has 
   });
   ready.write_end.reset();
   REQUIRE(lab::read_exact(ready.read_end, 1) == "r");
-  const lab::ExitStatus status = lab::fork_join::terminate(stubborn.pid(), 200ms);
+  auto terminated = std::async(std::launch::async, [&stubborn] {
+    return lab::fork_join::terminate(stubborn.pid(), 200ms);
+  });
+  if (terminated.wait_for(3s) != std::future_status::ready) {
+    ::kill(stubborn.pid(), SIGKILL);  // what terminate should have done; it can return now
+    (void)terminated.wait_for(3s);
+    FAIL("terminate still waited 3 s after a 200 ms grace: send SIGKILL once the grace has passed");
+  }
+  const lab::ExitStatus status = terminated.get();
   INFO("terminate returned: ", status.to_string());
   CHECK(status.signal == SIGKILL);
   CHECK(child_pids().empty());

@@ -19,14 +19,18 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <csignal>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -220,6 +224,45 @@ std::string joined(const std::vector<std::string>& lines) {
   return text;
 }
 
+// The test's own "who holds the pid file's lock" for the 07.2 cases (a bug
+// in the student's locked_by, 07.1, must not cost 07.2): the pid in the file
+// if some open file description holds a lock on it (F_OFD_GETLK).
+std::optional<pid_t> lock_holder(const std::string& path) {
+  const Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!file) {
+    return std::nullopt;
+  }
+  struct flock lock {};
+  lock.l_type = F_WRLCK;
+  lock.l_whence = SEEK_SET;
+  if (::fcntl(file.get(), F_OFD_GETLK, &lock) != 0 || lock.l_type == F_UNLCK) {
+    return std::nullopt;
+  }
+  return static_cast<pid_t>(std::atol(read_file(path).c_str()));
+}
+
+// True while thread `tid` of this process sleeps (state S) in fcntl or
+// flock, seen twice 2 ms apart within `limit`; false once `done` is set.
+bool sleeps_in_a_lock_call(pid_t tid, std::chrono::milliseconds limit, const std::atomic<bool>& done) {
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int seen = 0;
+  while (std::chrono::steady_clock::now() < deadline && !done.load()) {
+    const std::string stat = read_file(task + "/stat");
+    const auto close_paren = stat.rfind(')');
+    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+    std::istringstream syscall_file(read_file(task + "/syscall"));
+    long number = -1;
+    syscall_file >> number;
+    seen = (state == 'S' && (number == SYS_fcntl || number == SYS_flock)) ? seen + 1 : 0;
+    if (seen == 2) {
+      return true;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
 }  // namespace
 
 // ---- 07.1 ------------------------------------------------------------------
@@ -244,15 +287,41 @@ TEST_CASE("07.1 acquire writes our pid and holds an exclusive OFD or flock lock"
 TEST_CASE("07.1 a second acquire refuses, naming the holder, even in the same process") {
   const TempDir dir;
   const std::string path = dir.file("x.pid");
-  const auto holder = lab::daemon::PidFile::acquire(path);
-  try {
-    const auto second = lab::daemon::PidFile::acquire(path);
-    FAIL("the second acquire succeeded while the first holds the lock");
-  } catch (const lab::daemon::AlreadyRunning& refused) {
-    CHECK(refused.pid() == ::getpid());
-    CHECK(std::string(refused.what()).find("already running as pid " + std::to_string(::getpid())) !=
-          std::string::npos);
+  std::optional<lab::daemon::PidFile> holder;
+  holder.emplace(lab::daemon::PidFile::acquire(path));
+  // The second acquire runs on its own thread: one that waits for the lock
+  // is seen asleep in fcntl or flock, and then let go by dropping the holder.
+  std::atomic<pid_t> second_thread{0};
+  std::atomic<bool> second_returned{false};
+  auto second = std::async(std::launch::async, [&]() -> std::string {
+    second_thread.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+    try {
+      const auto taken = lab::daemon::PidFile::acquire(path);
+      second_returned.store(true);
+      return "the second acquire succeeded while the first holds the lock";
+    } catch (const lab::daemon::AlreadyRunning& refused) {
+      second_returned.store(true);
+      const std::string expected = "already running as pid " + std::to_string(::getpid());
+      if (refused.pid() != ::getpid() || std::string(refused.what()).find(expected) == std::string::npos) {
+        return "refused as pid " + std::to_string(refused.pid()) + " with '" + refused.what() +
+               "', expected '" + expected + " (pid file ...)'";
+      }
+      return "";
+    } catch (...) {
+      second_returned.store(true);
+      throw;
+    }
+  });
+  while (second_thread.load() == 0) {
+    std::this_thread::yield();
   }
+  if (sleeps_in_a_lock_call(second_thread.load(), 3000ms, second_returned)) {
+    holder.reset();  // what the second acquire waits for
+    (void)second.wait_for(3s);
+    FAIL("the second acquire waited for the lock: take it without waiting (F_OFD_SETLK, LOCK_NB)");
+  }
+  const std::string failure = second.get();
+  CHECK_MESSAGE(failure.empty(), failure);
   CHECK_MESSAGE(read_file(path) == std::to_string(::getpid()) + "\n", "the holder's pid file was changed");
   CHECK(locks_on(path).size() == 1);
 }
@@ -379,7 +448,7 @@ TEST_CASE("07.2 the pid file names the daemon and is locked") {
   RunningDaemon daemon(dir);
   daemon.start();
   CHECK(read_file(daemon.pid_path()) == std::to_string(daemon.pid()) + "\n");
-  CHECK(lab::daemon::locked_by(daemon.pid_path()) == daemon.pid());
+  CHECK(lock_holder(daemon.pid_path()) == daemon.pid());
   CHECK(locks_on(daemon.pid_path()).size() == 1);
   CHECK(read_file(daemon.log_path()).find("started") != std::string::npos);
 }
@@ -397,7 +466,7 @@ TEST_CASE("07.2 a second instance refuses in one line naming the running pid") {
   CHECK(std::count(refused.err.begin(), refused.err.end(), '\n') == 1);
   // The first is untouched: same pid file, still locked, still answering.
   CHECK(read_file(first.pid_path()) == std::to_string(first.pid()) + "\n");
-  CHECK(lab::daemon::locked_by(first.pid_path()) == first.pid());
+  CHECK(lock_holder(first.pid_path()) == first.pid());
   CHECK(first.ask("status\n").rfind("pid " + std::to_string(first.pid()), 0) == 0);
 }
 
@@ -470,6 +539,36 @@ TEST_CASE("07.p control client: stop with no daemon says it is not running") {
 
 namespace {
 
+// The race of 07.3 made to happen: in a child of the process whose pid is
+// here, prctl(PR_SET_PDEATHSIG) first waits (up to 3 s) until that parent
+// has died, as if the parent had been killed between fork and prctl.
+std::atomic<pid_t> parent_dies_before_prctl{0};
+
+}  // namespace
+
+// prctl as fork_tied_to_parent sees it. Defined here, it takes the place of
+// the C library's for this test program only; it asks the kernel directly,
+// after the wait above when that is armed.
+extern "C" int prctl(int option, ...) noexcept {
+  va_list arguments;
+  va_start(arguments, option);
+  const auto arg2 = va_arg(arguments, unsigned long);
+  const auto arg3 = va_arg(arguments, unsigned long);
+  const auto arg4 = va_arg(arguments, unsigned long);
+  const auto arg5 = va_arg(arguments, unsigned long);
+  va_end(arguments);
+  const pid_t doomed = parent_dies_before_prctl.load();
+  if (option == PR_SET_PDEATHSIG && doomed != 0 && ::getppid() == doomed) {
+    for (int i = 0; i < 3000 && ::getppid() == doomed; ++i) {
+      timespec millisecond{0, 1'000'000};
+      ::nanosleep(&millisecond, nullptr);
+    }
+  }
+  return static_cast<int>(::syscall(SYS_prctl, option, arg2, arg3, arg4, arg5));
+}
+
+namespace {
+
 // Makes this test process a subreaper: a grandchild whose parent dies is
 // handed to us, so we can watch it with a pidfd and reap it.
 class Subreaper {
@@ -480,13 +579,17 @@ class Subreaper {
   Subreaper& operator=(const Subreaper&) = delete;
 };
 
+extern "C" void ignore_signal(int) {}
+
 // A process tree made by a test: a middle process that calls
 // fork_tied_to_parent and reports the child's pid (and what the child
 // reported about itself) through a pipe. Kills and reaps both on destruction.
 class TiedFamily {
  public:
-  // `then` runs in the middle process after the child is started.
-  TiedFamily(int death_signal, const std::function<void(pid_t)>& then) {
+  // `then` runs in the middle process after the child is started. With
+  // `parent_catches`, the middle process first installs a handler for the
+  // death signal (one that lets it carry on), which its child inherits.
+  TiedFamily(int death_signal, const std::function<void(pid_t)>& then, bool parent_catches = false) {
     std::array<int, 2> ends{};
     REQUIRE(::pipe2(ends.data(), O_CLOEXEC) == 0);
     Fd read_end{ends[0]};
@@ -498,6 +601,12 @@ class TiedFamily {
     if (middle_ == 0) {
       const pid_t middle_pid = ::getpid();
       read_end.reset();
+      if (parent_catches) {
+        struct sigaction carry_on {};
+        carry_on.sa_handler = ignore_signal;
+        sigemptyset(&carry_on.sa_mask);
+        ::sigaction(death_signal, &carry_on, nullptr);
+      }
       const int report = write_end.get();
       pid_t child = -1;
       try {
@@ -599,7 +708,7 @@ TEST_CASE("07.3 the tied child dies within a second of its parent being killed")
   CHECK(lab::testing::child_pids().empty());
 }
 
-TEST_CASE("07.3 the tied child also ends, by the chosen SIGTERM, when its parent exits normally") {
+TEST_CASE("07.3 the tied child also ends, by the chosen SIGTERM, when its parent exits normally, though the parent catches SIGTERM") {
   const Subreaper subreaper;
   Fd go_read;
   Fd go_write;
@@ -617,7 +726,7 @@ TEST_CASE("07.3 the tied child also ends, by the chosen SIGTERM, when its parent
     while (::read(go, &byte, 1) < 0 && errno == EINTR) {
     }
     ::_exit(0);  // a normal end, no signal
-  });
+  }, /*parent_catches=*/true);
   REQUIRE_MESSAGE(family.child() > 0, "the tied child never reported; the middle process ",
                   family.reap_middle().to_string());
   lab::write_all(go_write, "x");  // the middle process reads it and exits 0
@@ -626,6 +735,63 @@ TEST_CASE("07.3 the tied child also ends, by the chosen SIGTERM, when its parent
   REQUIRE_MESSAGE(ended_within(family.child_fd(), 1000ms),
                   "the tied child outlived its parent by 1 s (did an inherited SIGTERM handler catch it?)");
   CHECK(family.reap_child().signal == SIGTERM);
+}
+
+TEST_CASE("07.3 a parent that dies between fork and prctl still takes the tied child with it") {
+  const Subreaper subreaper;
+  std::array<int, 2> ends{};
+  REQUIRE(::pipe2(ends.data(), O_CLOEXEC) == 0);
+  Fd read_end{ends[0]};
+  Fd write_end{ends[1]};
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t middle = ::fork();
+  REQUIRE(middle >= 0);
+  if (middle == 0) {
+    // The middle process starts the tied child and dies at once; the child
+    // reaches its prctl only after that (see the prctl above).
+    read_end.reset();
+    parent_dies_before_prctl.store(::getpid());
+    pid_t child = -1;
+    try {
+      child = lab::daemon::fork_tied_to_parent([] {
+        for (;;) {
+          ::pause();
+        }
+        return 0;
+      });
+    } catch (const std::exception& error) {
+      // This process is single-threaded: printing here is safe.
+      std::fprintf(stderr, "middle process: %s\n", error.what());
+      std::fflush(stderr);
+      ::_exit(3);
+    }
+    [[maybe_unused]] const ssize_t n = ::write(write_end.get(), &child, sizeof child);
+    ::_exit(0);
+  }
+  write_end.reset();
+  const Fd middle_fd = open_pidfd(middle);
+  int middle_status = 0;
+  while (::waitpid(middle, &middle_status, 0) < 0 && errno == EINTR) {
+  }
+  const auto reported = lab::read_exact(read_end, sizeof(pid_t));
+  REQUIRE_MESSAGE(reported, "the middle process ", lab::ExitStatus::from_wait_status(middle_status).to_string(),
+                  " without starting the tied child");
+  pid_t child = 0;
+  std::memcpy(&child, reported->data(), sizeof child);
+  REQUIRE(child > 0);
+  const Fd child_fd = open_pidfd(child);  // ours now (the subreaper), alive or a zombie
+  REQUIRE(child_fd);
+  const bool ended = ended_within(child_fd, 2000ms);
+  if (!ended) {
+    signal_pidfd(child_fd, SIGKILL);
+  }
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  REQUIRE_MESSAGE(ended, "the parent died before the child's prctl, and the child lived on: compare getppid() "
+                         "with the parent's pid taken before fork, and raise the signal if they differ");
+  CHECK(lab::ExitStatus::from_wait_status(status).signal == SIGKILL);
 }
 
 TEST_CASE("07.3 the tied child runs its body as a child of the caller, and its code is the exit status") {

@@ -4,15 +4,20 @@
 // (label "reference").
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -97,7 +102,7 @@ bool locked_by_someone_else(const fs::path& path) {
 // joined. Say so plainly and end the test program instead of hanging
 // until the case's timeout.
 [[noreturn]] void deadlocked(const char* what) {
-  std::fprintf(stderr, "DEADLOCK: %s did not finish within 10 s; the threads are stuck for good\n", what);
+  std::fprintf(stderr, "DEADLOCK: %s did not finish in time; the threads are stuck for good\n", what);
   std::fflush(stderr);
   std::_Exit(1);
 }
@@ -111,6 +116,36 @@ void finish_or_die(std::vector<std::future<T>>& work, const char* what) {
     }
   }
 }
+
+pid_t this_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+// True once thread `tid` of this process sleeps (state S) in system call
+// `number` (futex for a mutex, fcntl for a file lock), seen twice in a row
+// 2 ms apart; false after `limit`, or as soon as `done` is set.
+bool asleep_in(pid_t tid, long number, std::chrono::milliseconds limit, const std::atomic<bool>& done) {
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int seen = 0;
+  while (std::chrono::steady_clock::now() < deadline && !done.load()) {
+    std::ifstream stat_file(task + "/stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    const auto close_paren = stat.rfind(')');
+    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+    std::ifstream syscall_file(task + "/syscall");
+    long current = -1;
+    syscall_file >> current;
+    seen = (state == 'S' && current == number) ? seen + 1 : 0;
+    if (seen == 2) {
+      return true;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+std::atomic<int> interruptions{0};
+extern "C" void count_interruption(int) { interruptions.fetch_add(1); }
 
 }  // namespace
 
@@ -161,6 +196,61 @@ TEST_CASE("08.1 FileLock makes a second open() of the file wait (threads, separa
                   "the waiting FileLock did not get the lock after the first was released");
   other.get();
   CHECK(second_has_it);
+}
+
+TEST_CASE("08.1 FileLock keeps waiting when a signal interrupts its wait (EINTR)") {
+  TempOffice office(5);
+  const Fd holder = locks::open_office(office.path());
+  const Fd waiter = locks::open_office(office.path());
+  struct flock region {};
+  region.l_type = F_WRLCK;
+  region.l_whence = SEEK_SET;
+  REQUIRE(::fcntl(holder.get(), F_OFD_SETLK, &region) == 0);  // the test's own lock
+  struct sigaction handler {};
+  handler.sa_handler = count_interruption;  // no SA_RESTART: the wait fails with EINTR
+  sigemptyset(&handler.sa_mask);
+  struct sigaction previous {};
+  REQUIRE(::sigaction(SIGUSR2, &handler, &previous) == 0);
+  interruptions.store(0);
+  std::atomic<pid_t> waiter_thread{0};
+  std::atomic<bool> done{false};
+  std::promise<pthread_t> handle;
+  auto waiting = std::async(std::launch::async, [&] {
+    handle.set_value(::pthread_self());
+    waiter_thread.store(this_thread_id());
+    try {
+      const locks::FileLock lock(waiter);
+      done.store(true);
+    } catch (...) {
+      done.store(true);
+      throw;
+    }
+  });
+  const pthread_t waiting_thread = handle.get_future().get();
+  while (waiter_thread.load() == 0) {
+    std::this_thread::yield();
+  }
+  const bool asleep = asleep_in(waiter_thread.load(), SYS_fcntl, 3000ms, done);
+  if (asleep) {
+    ::pthread_kill(waiting_thread, SIGUSR2);
+    for (int i = 0; i < 1500 && interruptions.load() == 0; ++i) {
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+  region.l_type = F_UNLCK;
+  REQUIRE(::fcntl(holder.get(), F_OFD_SETLK, &region) == 0);
+  const bool finished = waiting.wait_for(5s) == std::future_status::ready;
+  ::sigaction(SIGUSR2, &previous, nullptr);
+  REQUIRE_MESSAGE(finished, "the FileLock did not get the lock 5 s after it was freed");
+  std::string failure;
+  try {
+    waiting.get();
+  } catch (const std::system_error& error) {
+    failure = error.what();
+  }
+  REQUIRE_MESSAGE(asleep, "the FileLock was never seen waiting in fcntl for a locked file");
+  CHECK(interruptions.load() == 1);
+  CHECK_MESSAGE(failure.empty(), "a signal interrupted the wait (EINTR) and the FileLock gave up: ", failure);
 }
 
 TEST_CASE("08.1 buy_ticket sells the last tickets, then says sold out and never goes below zero") {
@@ -307,11 +397,78 @@ TEST_CASE("08.3 transfer moves money, and refuses an overdraft without changing 
   CHECK(locks::transfer(bob, alice, 0));
 }
 
+namespace {
+
+// What a transfer(from, to, 1) on another thread does while this thread
+// holds `held`: whether it finished anyway (it did not lock `held`), and
+// whether, asleep waiting, it held `other` meanwhile.
+struct WhileHeld {
+  bool finished_anyway = false;
+  bool held_the_other = false;
+};
+
+WhileHeld transfer_while_held(locks::Account& from, locks::Account& to, std::mutex& held, std::mutex& other) {
+  std::unique_lock hold(held);
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> done{false};
+  std::vector<std::future<bool>> work;
+  work.push_back(std::async(std::launch::async, [&] {
+    tid.store(this_thread_id());
+    try {
+      const bool moved = locks::transfer(from, to, 1);
+      done.store(true);
+      return moved;
+    } catch (...) {
+      done.store(true);
+      throw;
+    }
+  }));
+  while (tid.load() == 0) {
+    std::this_thread::yield();
+  }
+  WhileHeld seen;
+  if (asleep_in(tid.load(), SYS_futex, 3000ms, done)) {
+    if (other.try_lock()) {
+      other.unlock();
+    } else {
+      seen.held_the_other = true;
+    }
+  }
+  seen.finished_anyway = done.load();
+  hold.unlock();
+  finish_or_die(work, "a transfer once the test let go of its mutex");
+  CHECK(work[0].get());
+  return seen;
+}
+
+}  // namespace
+
+TEST_CASE("08.3 transfer takes both mutexes, and never waits for one holding the other in both orders") {
+  locks::Account a(100);
+  locks::Account b(100);
+  const WhileHeld to_held = transfer_while_held(a, b, b.mutex, a.mutex);    // a->b while we hold b
+  const WhileHeld from_held = transfer_while_held(a, b, a.mutex, b.mutex);  // a->b while we hold a
+  const WhileHeld back = transfer_while_held(b, a, a.mutex, b.mutex);       // b->a while we hold a
+  CHECK_MESSAGE(!to_held.finished_anyway, "transfer(a, b) finished while b's mutex was held: it must lock `to` too");
+  CHECK_MESSAGE(!from_held.finished_anyway, "transfer(a, b) finished while a's mutex was held: it must lock `from`");
+  CHECK_MESSAGE(!(to_held.held_the_other && back.held_the_other),
+                "transfer(a, b) held a while waiting for b, and transfer(b, a) held b while waiting for a: "
+                "run at the same time, they deadlock. Lock both with std::scoped_lock, or in one global order");
+  CHECK(a.balance + b.balance == 200);
+}
+
 TEST_CASE("08.3 a transfer to the same account, or of a negative amount, is refused") {
   locks::Account alice(100);
   locks::Account bob(0);
   REQUIRE(locks::transfer(alice, bob, 1));  // so that a stub cannot pass this case
-  CHECK_THROWS_AS(locks::transfer(alice, alice, 10), std::invalid_argument);
+  // Locking alice's mutex twice can hang for good: on its own thread, bounded.
+  std::vector<std::future<bool>> same;
+  same.push_back(std::async(std::launch::async, [&alice] { return locks::transfer(alice, alice, 10); }));
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  if (same[0].wait_until(deadline) != std::future_status::ready) {
+    deadlocked("transfer(alice, alice) (2 s: locking one mutex twice)");
+  }
+  CHECK_THROWS_AS(same[0].get(), std::invalid_argument);
   CHECK_THROWS_AS(locks::transfer(alice, bob, -5), std::invalid_argument);
   CHECK(alice.balance == 99);
   CHECK(bob.balance == 1);

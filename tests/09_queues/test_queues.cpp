@@ -4,9 +4,11 @@
 // (label "reference").
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -105,6 +107,101 @@ class TempDir : public lab::testing::TempDir {
   TempDir() : lab::testing::TempDir("lab09-test") {}
 };
 
+// True if `fd` reports end of stream at once: no write end is open anywhere.
+bool at_end_of_stream(const Fd& fd) {
+  pollfd entry{fd.get(), POLLIN, 0};
+  return ::poll(&entry, 1, 0) == 1 && (entry.revents & POLLHUP) != 0;
+}
+
+// read_frame on `reader` while `writing` writes a frame too big for the
+// pipe. Neither side may be left waiting: once the read returns (or fails)
+// the read end is closed, so a writer still blocked (the frame was not read
+// whole) fails with EPIPE, reported here, instead of hanging the case.
+std::optional<std::string> read_whole_or_fail_the_writer(Fd& reader, std::future<void>& writing) {
+  std::optional<std::string> got;
+  try {
+    got = read_frame(reader);
+  } catch (...) {
+    reader.reset();
+    (void)writing.wait_for(5s);
+    throw;
+  }
+  reader.reset();
+  try {
+    writing.get();
+  } catch (const std::system_error& error) {
+    FAIL("read_frame returned before the whole frame was read (", got ? got->size() : 0,
+         " bytes), and the writer then failed: ", error.what());
+  }
+  return got;
+}
+
+// The tests' own hands on a queue's pipe, so that a case of 09.2 does not
+// depend on 09.3's close/producer_only/consumer_only, nor a case of 09.3 on
+// 09.2's put and get.
+//
+// The write end: the other descriptor of this process on the same pipe as
+// read_end(), open for writing (/proc/self/fd).
+int write_end_of(const ProcessQueue& queue) {
+  const int read_fd = queue.read_end().get();
+  const fs::path pipe = fs::read_symlink("/proc/self/fd/" + std::to_string(read_fd));
+  for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    std::error_code error;
+    if (fd != read_fd && fs::read_symlink(entry.path(), error) == pipe && !error &&
+        (::fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY) {
+      return fd;
+    }
+  }
+  FAIL("the queue's write end is not among this process's descriptors");
+  return -1;
+}
+
+// Gives up descriptor `fd` of the queue: it now names /dev/null (dup3 closes
+// the pipe's end), and the queue's Fd closes that in its own time.
+void give_up(int fd) {
+  const Fd null{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+  REQUIRE(null);
+  REQUIRE(::dup3(null.get(), fd, O_CLOEXEC) == fd);
+}
+
+// One frame written with the test's own code: 4-byte big-endian length,
+// then the payload, in one write. Throws std::system_error (EPIPE, ...).
+void put_frame(int fd, std::string_view message) {
+  const auto length = static_cast<std::uint32_t>(message.size());
+  std::string frame{static_cast<char>(length >> 24), static_cast<char>((length >> 16) & 0xff),
+                    static_cast<char>((length >> 8) & 0xff), static_cast<char>(length & 0xff)};
+  frame.append(message);
+  std::string_view rest = frame;
+  while (!rest.empty()) {
+    const ssize_t written = ::write(fd, rest.data(), rest.size());
+    if (written < 0 && errno == EINTR) {
+      continue;
+    }
+    if (written < 0) {
+      throw std::system_error(errno, std::generic_category(), "write");
+    }
+    rest.remove_prefix(static_cast<std::size_t>(written));
+  }
+}
+
+// One frame read with the test's own code; nullopt at a clean end.
+std::optional<std::string> get_frame(const Fd& read_end) {
+  const auto header = lab::read_exact(read_end, 4);
+  if (!header) {
+    return std::nullopt;
+  }
+  const auto byte = [&header](std::size_t i) { return std::uint32_t{static_cast<unsigned char>((*header)[i])}; };
+  const std::uint32_t length = byte(0) << 24 | byte(1) << 16 | byte(2) << 8 | byte(3);
+  REQUIRE(length <= lab::queues::kMaxMessage);
+  if (length == 0) {
+    return std::string();
+  }
+  auto payload = lab::read_exact(read_end, length);
+  REQUIRE(payload);
+  return payload;
+}
+
 }  // namespace
 
 // ---- 09.1 frames over a pipe ---------------------------------------------------
@@ -138,12 +235,53 @@ TEST_CASE("09.1 a 300 KiB message, far above PIPE_BUF, arrives intact") {
     big[i] = static_cast<char>((i * 131 + i / 4099) & 0xff);
   }
   // The pipe holds 64 KiB: the write must wait for the reader.
+  const IgnoreSigpipe ignore;
   auto writing = std::async(std::launch::async, [&writer = writer, &big] { write_frame(writer, big); });
-  const auto got = read_frame(reader);
-  writing.get();
+  const auto got = read_whole_or_fail_the_writer(reader, writing);
   REQUIRE(got.has_value());
   CHECK(got->size() == big.size());
   CHECK_MESSAGE(*got == big, "the 300 KiB message came out changed");
+}
+
+TEST_CASE("09.1 write_frame puts a frame up to PIPE_BUF into the pipe in one write") {
+  // A "packet mode" pipe (pipe(2), O_DIRECT) keeps each write(2) a packet of
+  // its own, and a read returns one packet: a header written apart from its
+  // payload comes out as 4 bytes alone.
+  int ends[2];
+  REQUIRE(::pipe2(ends, O_CLOEXEC | O_DIRECT) == 0);
+  const Fd reader{ends[0]};
+  const Fd writer{ends[1]};
+  for (const std::size_t size : {std::size_t{100}, std::size_t{4092}}) {
+    CAPTURE(size);
+    write_frame(writer, std::string(size, 'p'));
+    std::string packet(8192, '\0');
+    const ssize_t got = ::read(reader.get(), packet.data(), packet.size());
+    CHECK_MESSAGE(got == static_cast<ssize_t>(size + 4), "the first write(2) of the frame carried ", got,
+                  " bytes: build header + payload in one buffer and write it once");
+    while (got >= 0 && static_cast<std::size_t>(got) < size + 4) {  // drain the rest of a split frame
+      pollfd entry{reader.get(), POLLIN, 0};
+      if (::poll(&entry, 1, 0) != 1 || ::read(reader.get(), packet.data(), packet.size()) <= 0) {
+        break;
+      }
+    }
+  }
+}
+
+TEST_CASE("09.1 a message of exactly kMaxMessage bytes is allowed both ways") {
+  auto [reader, writer] = make_pipe();
+  const IgnoreSigpipe ignore;
+  const std::string largest(lab::queues::kMaxMessage, 'm');
+  auto writing = std::async(std::launch::async, [&writer = writer, &largest] {
+    try {
+      write_frame(writer, largest);
+    } catch (...) {
+      writer.reset();  // the reader sees the end instead of waiting for ever
+      throw;
+    }
+  });
+  const auto got = read_whole_or_fail_the_writer(reader, writing);
+  REQUIRE(got.has_value());
+  CHECK(got->size() == lab::queues::kMaxMessage);
 }
 
 TEST_CASE("09.1 read_frame refuses a hostile length without allocating it, and a truncated frame") {
@@ -163,6 +301,12 @@ TEST_CASE("09.1 read_frame refuses a hostile length without allocating it, and a
   {
     auto [reader, writer] = make_pipe();
     lab::write_all(writer, std::string("\x00\x00", 2));  // half a header
+    writer.reset();
+    CHECK_THROWS_AS(read_frame(reader), lab::ProtocolError);
+  }
+  {
+    auto [reader, writer] = make_pipe();
+    lab::write_all(writer, std::string("\x00\x00\x00\x05", 4));  // a header, and no payload at all
     writer.reset();
     CHECK_THROWS_AS(read_frame(reader), lab::ProtocolError);
   }
@@ -196,16 +340,17 @@ TEST_CASE("09.2 one producer process's messages reach one consumer in order, int
   ProcessQueue queue;
   queue.put(message_for(0, 0));  // so that a stub fails here, in this process
   REQUIRE(identify(*queue.get()) == std::make_pair(0, 0));
+  const int read_fd = queue.read_end().get();
+  const int write_fd = write_end_of(queue);
   lab::ForkedChildren producer;
-  producer.start([&queue] {
-    queue.producer_only();
+  producer.start([&queue, read_fd] {
+    give_up(read_fd);  // a producer only
     for (int seq = 1; seq <= 2000; ++seq) {
       queue.put(message_for(0, seq));
     }
-    queue.close();
-    return 0;
+    return 0;  // its write end closes as it exits
   });
-  queue.consumer_only();
+  give_up(write_fd);  // this process only reads
   for (int seq = 1; seq <= 2000; ++seq) {
     const auto message = queue.get();
     REQUIRE_MESSAGE(message.has_value(), "the stream ended after ", seq - 1, " of 2000 messages");
@@ -219,13 +364,15 @@ TEST_CASE("09.2 4 producer processes x 10,000 messages to 4 consumer processes: 
   ProcessQueue queue;
   queue.put(message_for(0, 0));  // so that a stub fails here, in this process
   REQUIRE(queue.get().has_value());
+  const int read_fd = queue.read_end().get();
+  const int write_fd = write_end_of(queue);
   TempDir dir;
   lab::ForkedChildren processes;
   // Each consumer writes the (producer, seq) of every message it got to its
   // own file; exit status 0 = every message intact, 1 = a damaged one.
   for (int c = 0; c < kConsumers; ++c) {
-    processes.start([&queue, &dir, c] {
-      queue.consumer_only();
+    processes.start([&queue, &dir, c, write_fd] {
+      give_up(write_fd);  // a consumer only
       std::ofstream out(dir.path() / ("consumer" + std::to_string(c)));
       while (const auto message = queue.get()) {
         const auto [producer, seq] = identify(*message);
@@ -238,17 +385,18 @@ TEST_CASE("09.2 4 producer processes x 10,000 messages to 4 consumer processes: 
     });
   }
   for (int p = 0; p < kProducers; ++p) {
-    processes.start([&queue, p] {
-      queue.producer_only();
+    processes.start([&queue, p, read_fd] {
+      give_up(read_fd);  // a producer only
       for (int seq = 0; seq < kMessagesEach; ++seq) {
         queue.put(message_for(p, seq));
       }
-      queue.close();
-      return 0;
+      return 0;  // its write end closes as it exits
     });
   }
-  queue.close();  // this process puts nothing more: end of stream can come
-  queue.consumer_only();
+  // This process neither puts nor gets: the end of stream can come, and if
+  // every consumer stops early the producers get EPIPE instead of waiting.
+  give_up(write_fd);
+  give_up(read_fd);
   const auto statuses = processes.wait_all(8s);
   for (int c = 0; c < kConsumers; ++c) {
     CHECK_MESSAGE(statuses[static_cast<std::size_t>(c)].success(), "consumer ", c, " ",
@@ -274,27 +422,59 @@ TEST_CASE("09.2 4 producer processes x 10,000 messages to 4 consumer processes: 
 
 TEST_CASE("09.3 get drains what is queued, then returns nullopt once the only producer closes") {
   ProcessQueue queue;
-  queue.put("a");
-  queue.put("b");
+  const int write_fd = write_end_of(queue);
+  put_frame(write_fd, "a");
+  put_frame(write_fd, "b");
   queue.close();
-  CHECK(queue.get() == std::optional<std::string>("a"));
-  CHECK(queue.get() == std::optional<std::string>("b"));
-  CHECK_FALSE_MESSAGE(queue.get().has_value(), "after close and drain, get must return nullopt");
+  CHECK(get_frame(queue.read_end()) == std::optional<std::string>("a"));
+  CHECK(get_frame(queue.read_end()) == std::optional<std::string>("b"));
+  // A write end still open here would make the next read wait for ever.
+  REQUIRE_MESSAGE(at_end_of_stream(queue.read_end()), "after close and drain the pipe shows no end of stream");
+  CHECK_FALSE_MESSAGE(get_frame(queue.read_end()).has_value(), "after close and drain, the stream must end");
   CHECK_NOTHROW(queue.close());  // twice: harmless
   CHECK_THROWS_AS(queue.put("late"), std::logic_error);
 }
 
+TEST_CASE("09.3 consumer_only and close give up this process's write end, producer_only its read end") {
+  {
+    ProcessQueue queue;
+    const int before = lab::testing::open_fd_count();
+    queue.consumer_only();
+    CHECK_MESSAGE(lab::testing::open_fd_count() == before - 1, "consumer_only must close one descriptor");
+    CHECK_MESSAGE(at_end_of_stream(queue.read_end()),
+                  "after consumer_only the write end is still open here: get would never see the end");
+  }
+  {
+    ProcessQueue queue;
+    const int before = lab::testing::open_fd_count();
+    queue.producer_only();
+    CHECK_MESSAGE(lab::testing::open_fd_count() == before - 1, "producer_only must close one descriptor");
+    CHECK_MESSAGE(!queue.read_end(), "after producer_only this process must hold no read end");
+  }
+  {
+    ProcessQueue queue;
+    const int before = lab::testing::open_fd_count();
+    queue.close();
+    CHECK_MESSAGE(lab::testing::open_fd_count() == before - 1, "close must close one descriptor");
+    CHECK_MESSAGE(at_end_of_stream(queue.read_end()),
+                  "after close the write end is still open here: get would never see the end");
+    queue.close();
+    CHECK(lab::testing::open_fd_count() == before - 1);
+  }
+}
+
 TEST_CASE("09.3 end of stream comes only when every producer process has closed") {
+  ProcessQueue warm_up;
+  warm_up.close();  // so that a stub fails here, in this process
   ProcessQueue queue;
-  queue.put("warm-up");  // so that a stub fails here, in this process
-  REQUIRE(queue.get().has_value());
+  const int write_fd = write_end_of(queue);
   // The consumer runs in a child, so that a missing close (get waiting for
   // ever) becomes a clear timeout instead of a hung test.
   lab::ForkedChildren processes;
   for (int p = 0; p < 3; ++p) {
-    processes.start([&queue, p] {
+    processes.start([&queue, p, write_fd] {
       queue.producer_only();
-      queue.put("from " + std::to_string(p));
+      put_frame(write_fd, "from " + std::to_string(p));
       queue.close();
       return 0;
     });
@@ -302,7 +482,7 @@ TEST_CASE("09.3 end of stream comes only when every producer process has closed"
   processes.start([&queue] {
     queue.consumer_only();
     int got = 0;
-    while (queue.get()) {
+    while (get_frame(queue.read_end())) {
       ++got;
     }
     return got;
@@ -321,22 +501,25 @@ TEST_CASE("09.3 end of stream comes only when every producer process has closed"
 
 TEST_CASE("09.3 a producer whose consumers are all gone gets EPIPE, not a hang") {
   const IgnoreSigpipe ignore;
+  ProcessQueue warm_up;
+  warm_up.close();  // so that a stub fails here, in this process
   ProcessQueue queue;
-  queue.put("x");
-  REQUIRE(queue.get().has_value());
+  const int write_fd = write_end_of(queue);
   lab::ForkedChildren consumer;
   consumer.start([&queue] {
     queue.consumer_only();
-    return queue.get() ? 0 : 1;  // takes one message and leaves
+    return get_frame(queue.read_end()) ? 0 : 1;  // takes one message and leaves
   });
   queue.producer_only();  // the parent's read end goes: only the child reads
-  queue.put("for the consumer");
+  // A read end still open here would make the writes below fill the pipe and wait for ever.
+  REQUIRE_MESSAGE(!queue.read_end(), "producer_only left this process a read end");
+  put_frame(write_fd, "for the consumer");
   REQUIRE(consumer.wait_all(5s).at(0).success());
   try {
     for (int i = 0; i < 100; ++i) {
-      queue.put(std::string(1000, 'z'));
+      put_frame(write_fd, std::string(1000, 'z'));
     }
-    FAIL("put succeeded with no reader left anywhere");
+    FAIL("a write succeeded with no reader left anywhere");
   } catch (const std::system_error& error) {
     CHECK_MESSAGE(error.code() == std::errc::broken_pipe, "expected EPIPE, got ", error.what());
   }
