@@ -31,6 +31,24 @@ function(lab_stub_changes lesson out_var)
   set(${out_var} "${changed}" PARENT_SCOPE)
 endfunction()
 
+# For a check about the untouched stubs of `lesson`: once a student has
+# edited them, says so and sets `out_var` (ctest shows the check as skipped:
+# SKIP_REGULAR_EXPRESSION "lab-skip:"). In CI a changed stub is a
+# maintainer's change, which must refresh tests/stubs.sha256: an error.
+function(lab_skip_if_stubs_edited lesson why out_var)
+  lab_stub_changes("${lesson}" changed)
+  if(changed AND DEFINED ENV{CI})
+    message(FATAL_ERROR "the shipped stubs changed (${changed}): check them, then refresh tests/stubs.sha256 "
+      "with: cmake -P tests/cmake/StubHashes.cmake")
+  endif()
+  if(changed)
+    message(STATUS "lab-skip: you have edited ${changed}; ${why}")
+    set(${out_var} TRUE PARENT_SCOPE)
+  else()
+    set(${out_var} FALSE PARENT_SCOPE)
+  endif()
+endfunction()
+
 if(CMAKE_SCRIPT_MODE_FILE STREQUAL CMAKE_CURRENT_LIST_FILE)
   file(GLOB lessons RELATIVE "${lab_stub_root}/lessons" "${lab_stub_root}/lessons/[0-9][0-9]_*")
   list(SORT lessons)
