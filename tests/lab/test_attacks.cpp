@@ -189,7 +189,9 @@ TEST_CASE("grader attack: files that reach into the tests are refused before the
       // A replaced operator new that keeps every block it hands out: the verdict's secret among them.
       {"refused-operator-new", "operator new"},
   };
-  for (const auto& [attack, why] : refused) {
+  for (const auto& entry : refused) {
+    const std::string& attack = entry.first;  // a name of its own: CAPTURE cannot take a structured binding
+    const std::string& why = entry.second;
     CAPTURE(attack);
     check_attack(attack, As::kNormalUser, why);
     // Never compiled: there is no program to run.
