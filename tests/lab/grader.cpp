@@ -45,7 +45,25 @@ struct Job {
   std::string name;
   bool extra = false;
   bool thread_sanitizer = false;  // the ThreadSanitizer build of the case
+  bool sanitized = false;         // built with any sanitizer: no address-space limit
 };
+
+// True if `executable` was built with a sanitizer: g++ links its runtime as
+// a shared library, whose name stands in the dynamic section near the start
+// of the file. (A sanitizer reserves terabytes of address space, so such a
+// program cannot run under an address-space limit.)
+bool built_with_sanitizer(const fs::path& executable) {
+  std::ifstream in(executable, std::ios::binary);
+  std::string head(4u << 20, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  for (const char* runtime : {"libasan.so", "libtsan.so", "libubsan.so", "__asan_init", "__tsan_init"}) {
+    if (head.find(runtime) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
 
 constexpr std::string_view kTsanSuffix = " (under ThreadSanitizer)";
 constexpr std::string_view kTsanOptions = "halt_on_error=1:second_deadlock_stack=1";
@@ -388,7 +406,7 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   spawn.working_directory = job.executable.parent_path().string();
   spawn.environment = {{"LAB_VERDICT_FD", std::to_string(theirs.get())}, {"TMPDIR", scratch.string()}};
   spawn.inherit = {theirs.get()};
-  spawn.limits = limits_for(*job.lesson, timeout, sandbox.sanitized || job.thread_sanitizer, sandbox);
+  spawn.limits = limits_for(*job.lesson, timeout, sandbox.sanitized || job.sanitized, sandbox);
   if (job.thread_sanitizer) {
     spawn.environment.emplace_back("TSAN_OPTIONS", std::string(kTsanOptions));
   }
@@ -748,6 +766,16 @@ GradeReport grade(const GradeOptions& options) {
   }
 
   const Sandbox sandbox = prepare_sandbox(options);
+  {
+    std::map<fs::path, bool> sanitized;  // once per program
+    for (Job& job : jobs) {
+      const auto [found, added] = sanitized.try_emplace(job.executable, false);
+      if (added) {
+        found->second = job.thread_sanitizer || built_with_sanitizer(job.executable);
+      }
+      job.sanitized = found->second;
+    }
+  }
   if (sandbox.user) {
     for (const Job& job : jobs) {
       if (job.extra) {  // executable by the cases, not readable: its strings are the hidden tests'
