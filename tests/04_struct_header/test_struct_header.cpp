@@ -766,7 +766,14 @@ TEST_CASE("04.p pair: a sparse 4 MiB file streams in chunks, and the server does
   CHECK(received == kSparseSize);
   CHECK(zeros);
   const long growth = peak_memory_kib(server.child().pid()) - before;
-  CHECK_MESSAGE(growth < 2 * 1024, "the server's peak memory grew by ", growth, " KiB to send a 4 MiB file");
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer keeps shadow memory, several times the size of every
+  // byte the server touches: its 1 MiB buffer alone costs about 5 MiB.
+  constexpr long kLimitKib = 8 * 1024;
+#else
+  constexpr long kLimitKib = 2 * 1024;
+#endif
+  CHECK_MESSAGE(growth < kLimitKib, "the server's peak memory grew by ", growth, " KiB to send a 4 MiB file");
 }
 
 TEST_CASE("04.p pair: the client prints stdout, stderr and the exit status of each command apart") {
