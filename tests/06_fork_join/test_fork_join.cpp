@@ -278,31 +278,6 @@ extern "C" void note_exit_in_child() {
 std::atomic<int> interruptions{0};
 extern "C" void count_interruption(int) { interruptions.fetch_add(1); }
 
-// True once thread `tid` of this process sleeps (state S) in system call
-// `number`, seen twice in a row 2 ms apart; false after `limit`, or as soon
-// as `give_up` is set.
-bool blocked_in_syscall(pid_t tid, long number, std::chrono::milliseconds limit,
-                        const std::atomic<bool>& give_up) {
-  const std::string task = "/proc/self/task/" + std::to_string(tid);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int seen = 0;
-  while (std::chrono::steady_clock::now() < deadline && !give_up.load()) {
-    std::ifstream stat(task + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close_paren = line.rfind(')');
-    const char state = close_paren != std::string::npos && close_paren + 2 < line.size() ? line[close_paren + 2] : '?';
-    std::ifstream syscall_file(task + "/syscall");
-    long current = -1;
-    syscall_file >> current;
-    seen = (state == 'S' && current == number) ? seen + 1 : 0;
-    if (seen == 2) {
-      return true;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -433,13 +408,13 @@ TEST_CASE("06.1 a signal that interrupts the join's waitpid (EINTR) does not end
   Pipe gate = make_pipe();
   const int read_fd = gate.read_end.get();
   const int write_fd = gate.write_end.get();
-  const pid_t joiner = static_cast<pid_t>(::syscall(SYS_gettid));
+  const pid_t joiner = lab::testing::this_thread_id();
   const pthread_t joiner_thread = ::pthread_self();
   std::atomic<bool> join_returned{false};
   // The interrupter waits until the join sleeps in wait4, signals it once,
   // and then lets the worker end.
   auto interrupter = std::async(std::launch::async, [&] {
-    const bool blocked = blocked_in_syscall(joiner, SYS_wait4, 5000ms, join_returned);
+    const bool blocked = lab::testing::asleep_in(joiner, {SYS_wait4}, 5000ms, join_returned);
     if (blocked) {
       ::pthread_kill(joiner_thread, SIGUSR2);
       for (int i = 0; i < 2500 && interruptions.load() == 0; ++i) {

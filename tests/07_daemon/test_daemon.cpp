@@ -241,27 +241,6 @@ std::optional<pid_t> lock_holder(const std::string& path) {
   return static_cast<pid_t>(std::atol(read_file(path).c_str()));
 }
 
-// True while thread `tid` of this process sleeps (state S) in fcntl or
-// flock, seen twice 2 ms apart within `limit`; false once `done` is set.
-bool sleeps_in_a_lock_call(pid_t tid, std::chrono::milliseconds limit, const std::atomic<bool>& done) {
-  const std::string task = "/proc/self/task/" + std::to_string(tid);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int seen = 0;
-  while (std::chrono::steady_clock::now() < deadline && !done.load()) {
-    const std::string stat = read_file(task + "/stat");
-    const auto close_paren = stat.rfind(')');
-    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
-    std::istringstream syscall_file(read_file(task + "/syscall"));
-    long number = -1;
-    syscall_file >> number;
-    seen = (state == 'S' && (number == SYS_fcntl || number == SYS_flock)) ? seen + 1 : 0;
-    if (seen == 2) {
-      return true;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return false;
-}
 
 }  // namespace
 
@@ -294,7 +273,7 @@ TEST_CASE("07.1 a second acquire refuses, naming the holder, even in the same pr
   std::atomic<pid_t> second_thread{0};
   std::atomic<bool> second_returned{false};
   auto second = std::async(std::launch::async, [&]() -> std::string {
-    second_thread.store(static_cast<pid_t>(::syscall(SYS_gettid)));
+    second_thread.store(lab::testing::this_thread_id());
     try {
       const auto taken = lab::daemon::PidFile::acquire(path);
       second_returned.store(true);
@@ -315,7 +294,7 @@ TEST_CASE("07.1 a second acquire refuses, naming the holder, even in the same pr
   while (second_thread.load() == 0) {
     std::this_thread::yield();
   }
-  if (sleeps_in_a_lock_call(second_thread.load(), 3000ms, second_returned)) {
+  if (lab::testing::asleep_in(second_thread.load(), {SYS_fcntl, SYS_flock}, 3000ms, second_returned)) {
     holder.reset();  // what the second acquire waits for
     (void)second.wait_for(3s);
     FAIL("the second acquire waited for the lock: take it without waiting (F_OFD_SETLK, LOCK_NB)");

@@ -117,32 +117,6 @@ void finish_or_die(std::vector<std::future<T>>& work, const char* what) {
   }
 }
 
-pid_t this_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
-
-// True once thread `tid` of this process sleeps (state S) in system call
-// `number` (futex for a mutex, fcntl for a file lock), seen twice in a row
-// 2 ms apart; false after `limit`, or as soon as `done` is set.
-bool asleep_in(pid_t tid, long number, std::chrono::milliseconds limit, const std::atomic<bool>& done) {
-  const std::string task = "/proc/self/task/" + std::to_string(tid);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  int seen = 0;
-  while (std::chrono::steady_clock::now() < deadline && !done.load()) {
-    std::ifstream stat_file(task + "/stat");
-    std::string stat;
-    std::getline(stat_file, stat);
-    const auto close_paren = stat.rfind(')');
-    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
-    std::ifstream syscall_file(task + "/syscall");
-    long current = -1;
-    syscall_file >> current;
-    seen = (state == 'S' && current == number) ? seen + 1 : 0;
-    if (seen == 2) {
-      return true;
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return false;
-}
 
 std::atomic<int> interruptions{0};
 extern "C" void count_interruption(int) { interruptions.fetch_add(1); }
@@ -217,7 +191,7 @@ TEST_CASE("08.1 FileLock keeps waiting when a signal interrupts its wait (EINTR)
   std::promise<pthread_t> handle;
   auto waiting = std::async(std::launch::async, [&] {
     handle.set_value(::pthread_self());
-    waiter_thread.store(this_thread_id());
+    waiter_thread.store(lab::testing::this_thread_id());
     try {
       const locks::FileLock lock(waiter);
       done.store(true);
@@ -230,7 +204,7 @@ TEST_CASE("08.1 FileLock keeps waiting when a signal interrupts its wait (EINTR)
   while (waiter_thread.load() == 0) {
     std::this_thread::yield();
   }
-  const bool asleep = asleep_in(waiter_thread.load(), SYS_fcntl, 3000ms, done);
+  const bool asleep = lab::testing::asleep_in(waiter_thread.load(), {SYS_fcntl}, 3000ms, done);
   if (asleep) {
     ::pthread_kill(waiting_thread, SIGUSR2);
     for (int i = 0; i < 1500 && interruptions.load() == 0; ++i) {
@@ -413,7 +387,7 @@ WhileHeld transfer_while_held(locks::Account& from, locks::Account& to, std::mut
   std::atomic<bool> done{false};
   std::vector<std::future<bool>> work;
   work.push_back(std::async(std::launch::async, [&] {
-    tid.store(this_thread_id());
+    tid.store(lab::testing::this_thread_id());
     try {
       const bool moved = locks::transfer(from, to, 1);
       done.store(true);
@@ -427,7 +401,7 @@ WhileHeld transfer_while_held(locks::Account& from, locks::Account& to, std::mut
     std::this_thread::yield();
   }
   WhileHeld seen;
-  if (asleep_in(tid.load(), SYS_futex, 3000ms, done)) {
+  if (lab::testing::asleep_in(tid.load(), {SYS_futex}, 3000ms, done)) {
     if (other.try_lock()) {
       other.unlock();
     } else {

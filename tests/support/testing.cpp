@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <string_view>
+#include <thread>
 #include <stdexcept>
 
 #include "lab/endpoint.hpp"
@@ -231,6 +233,32 @@ void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes) {
       ::setsockopt(socket.get(), SOL_SOCKET, SO_RCVBUF, &receive_bytes, sizeof receive_bytes) != 0) {
     throw os_error("setsockopt SO_SNDBUF/SO_RCVBUF");
   }
+}
+
+pid_t this_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>& give_up) {
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int seen = 0;
+  while (std::chrono::steady_clock::now() < deadline && !give_up.load()) {
+    std::ifstream stat_file(task + "/stat");
+    std::string stat;
+    std::getline(stat_file, stat);
+    const auto close_paren = stat.rfind(')');
+    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+    std::ifstream syscall_file(task + "/syscall");
+    long current = -1;
+    syscall_file >> current;
+    const bool inside = std::find(numbers.begin(), numbers.end(), current) != numbers.end();
+    seen = state == 'S' && inside ? seen + 1 : 0;
+    if (seen == 2) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return false;
 }
 
 }  // namespace lab::testing

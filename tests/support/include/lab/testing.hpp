@@ -2,6 +2,9 @@
 // run with a deadline, and checks for leaked descriptors and children.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -131,5 +134,16 @@ std::pair<Fd, Fd> socket_pair();
 
 // Shrinks a socket's kernel send or receive buffer, to force short reads and writes.
 void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes);
+
+// This thread's kernel id (gettid(2)), as /proc/self/task/TID names it.
+pid_t this_thread_id();
+
+// True once thread `tid` of this process sleeps (state S) inside one of the
+// system calls `numbers` (futex for a mutex, fcntl for a file lock, wait4
+// for waitpid...), seen twice in a row 2 ms apart, so that a thread merely
+// passing through does not count: read from /proc/self/task/TID/{stat,syscall},
+// never guessed from a sleep. False after `limit`, or as soon as `give_up` is set.
+bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>& give_up);
 
 }  // namespace lab::testing
