@@ -406,9 +406,15 @@ TEST_CASE("07.2 the daemon closes descriptors it inherited") {
   Fd read_end{ends[0]};
   Fd write_end{ends[1]};
   REQUIRE(::fcntl(read_end.get(), F_SETFD, FD_CLOEXEC) == 0);
+  // A second copy far above anything the daemon opens itself, so an answer
+  // that closes only the gaps below its own descriptors is caught however
+  // the lower numbers happen to fall.
+  Fd high_copy{::fcntl(write_end.get(), F_DUPFD, 200)};
+  REQUIRE(high_copy);
   RunningDaemon daemon(dir);
   daemon.start();
   write_end.reset();
+  high_copy.reset();
   // Once nobody else holds the write end, our read sees end of file.
   pollfd entry{read_end.get(), POLLIN, 0};
   REQUIRE(::poll(&entry, 1, 3000) == 1);
