@@ -10,10 +10,7 @@
 //   build/default/lessons/07_daemon/server        (prints its ready line and returns at once)
 //   build/default/lessons/07_daemon/client status
 //   build/default/lessons/07_daemon/client stop
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -23,6 +20,7 @@
 #include <filesystem>
 
 #include "daemon.hpp"
+#include "daemon_log.hpp"  // Log (rotated past --log-max-bytes), watch_sighup
 #include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
@@ -30,76 +28,6 @@
 #include "lab/socket.hpp"
 
 namespace {
-
-// SIGHUP → the handler adds 1 to an eventfd that the main loop polls; the
-// loop then reopens the log. (The handler itself may only call
-// async-signal-safe functions: no open, no fmt.)
-int g_reopen_event = -1;
-
-extern "C" void on_sighup(int /*signal*/) {
-  const int saved_errno = errno;
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t written = ::write(g_reopen_event, &one, sizeof one);
-  errno = saved_errno;
-}
-
-lab::Fd watch_sighup() {
-  lab::Fd event{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-  if (!event) {
-    throw lab::os_error("eventfd");
-  }
-  g_reopen_event = event.get();
-  struct sigaction action {};
-  action.sa_handler = on_sighup;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  if (::sigaction(SIGHUP, &action, nullptr) != 0) {
-    throw lab::os_error("sigaction SIGHUP");
-  }
-  return event;
-}
-
-// The log: appended to, one line per event. O_APPEND makes each write go
-// to the current end, even if another process (or logrotate) touches it.
-// Each client can add a line, so without a bound a crowd of clients (or
-// one sending garbage in a loop) would fill the disk: past `max_bytes` the
-// file is rotated (LOG -> LOG.1) and a new one started.
-class Log {
- public:
-  Log(std::string path, std::size_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) { reopen(); }
-  // After `mv daemon.log daemon.log.1` we still write to the renamed file
-  // (same inode); reopening by name starts a new one.
-  void reopen() {
-    lab::Fd file{::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)};
-    if (!file) {
-      throw lab::os_error("open " + path_);
-    }
-    struct stat status {};
-    if (::fstat(file.get(), &status) != 0) {
-      throw lab::os_error("fstat " + path_);
-    }
-    file_ = std::move(file);
-    size_ = static_cast<std::size_t>(status.st_size);
-  }
-  void line(const std::string& text) {
-    const std::string entry = "[" + std::to_string(::getpid()) + "] " + text + "\n";
-    if (size_ + entry.size() > max_bytes_ && size_ > 0) {
-      // rename(2) replaces LOG.1 atomically; we then reopen by name.
-      if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) {
-        throw lab::os_error("rename " + path_);
-      }
-      reopen();
-    }
-    lab::write_all(file_, entry);
-    size_ += entry.size();
-  }
-
- private:
-  std::string path_;
-  std::size_t max_bytes_;
-  std::size_t size_ = 0;
-  lab::Fd file_;
-};
 
 std::string absolute(const std::string& path) {
   // The daemon runs in "/": a relative path must be resolved before it moves.
@@ -149,8 +77,8 @@ int main(int argc, char** argv) {
     lab::Fd readiness = lab::daemon::daemonize(keep);
     try {
       const lab::daemon::PidFile pid_file = lab::daemon::PidFile::acquire(pid_path);
-      Log log(log_path, log_max);
-      const lab::Fd reopen_event = watch_sighup();
+      lab::daemon::Log log(log_path, log_max);
+      const lab::Fd reopen_event = lab::daemon::watch_sighup();
       const lab::Fd listener = lab::tcp_listen(endpoint);
       const std::string address = lab::SocketAddress::local_of(listener.get()).to_string();
       log.line("started, listening on " + address + ", pid file " + pid_path);
