@@ -21,16 +21,14 @@
 #include <set>
 
 #include "fork_join.hpp"
-#include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
+#include "serving_child.hpp"  // what each child does
 
 namespace {
-
-constexpr std::size_t kMaxLine = 100;
 
 // The self-pipe trick: the SIGCHLD handler only writes one byte to a pipe,
 // which the main loop polls along with the listener. A handler may call
@@ -58,61 +56,6 @@ lab::Fd watch_children() {
     throw lab::os_error("sigaction SIGCHLD");
   }
   return lab::Fd{ends[0]};
-}
-
-// The child's whole job: read one line, answer it. Returns the exit status.
-int answer(const lab::Fd& connection, std::chrono::milliseconds idle) {
-  // One deadline for the whole line, not a timeout per read: a client
-  // trickling a byte at a time would otherwise keep its child (and one of
-  // the --max-children places) for 100 timeouts.
-  lab::ClientClock clock(connection, {idle, idle});
-  clock.request_started();
-  std::string line;
-  while (line.find('\n') == std::string::npos) {
-    if (line.size() > kMaxLine) {
-      lab::write_all(connection, "error: expected one line of at most 100 bytes\n");
-      return 1;
-    }
-    clock.wait_readable();  // TimeoutError once idle has passed
-    const auto chunk = lab::read_some(connection, kMaxLine + 2 - line.size());
-    if (!chunk) {
-      return 1;  // the client left without a full line
-    }
-    line += *chunk;
-  }
-  line.erase(line.find('\n'));
-  if (!line.empty() && line.back() == '\r') {
-    line.pop_back();
-  }
-  lab::write_all(connection, "hello " + line + " from pid " + std::to_string(::getpid()) + "\n");
-  return 0;
-}
-
-[[noreturn]] void serve_in_child(lab::Fd& listener, lab::Fd& child_ended, const lab::Fd& connection,
-                                 std::chrono::milliseconds idle, const sigset_t& unblocked) {
-  // The child inherited everything: close what it does not use. Holding the
-  // listener would keep the port open after the parent has closed it.
-  listener.reset();
-  child_ended.reset();
-  // The stop too: the parent's stop eventfd is shared with us after fork, so
-  // a SIGTERM to the parent would wake our waits as if it were ours. The
-  // child gets an eventfd of its own, for its ClientClock, and the default
-  // actions: SIGTERM or SIGINT simply ends it.
-  lab::give_child_its_own_stop();
-  std::signal(SIGCHLD, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  std::signal(SIGINT, SIG_DFL);
-  // Only now unblock them: a SIGTERM that came in the meantime was held
-  // pending, and takes its default action (ending the child) here.
-  ::sigprocmask(SIG_SETMASK, &unblocked, nullptr);
-  int code = 1;
-  try {
-    code = answer(connection, idle);
-  } catch (const std::exception& error) {
-    lab::warn("child {}: {}", ::getpid(), error.what());
-  }
-  // _exit, not return: returning would run the parent's loop in the child.
-  ::_exit(code);
 }
 
 }  // namespace
@@ -172,23 +115,11 @@ int main(int argc, char** argv) {
         }
         continue;
       }
-      // Block SIGINT and SIGTERM across fork: one arriving before the child
-      // has reset its handlers would run the parent's handler in the child,
-      // and the child would go on serving instead of ending.
-      sigset_t stop_signals;
-      sigset_t previous;
-      sigemptyset(&stop_signals);
-      sigaddset(&stop_signals, SIGINT);
-      sigaddset(&stop_signals, SIGTERM);
-      ::sigprocmask(SIG_BLOCK, &stop_signals, &previous);
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        serve_in_child(listener, child_ended, connection, idle, previous);
-      }
-      const int fork_error = errno;
-      ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+      // The child closes what it inherited, answers, and _exits: it never
+      // comes back here. The parent goes on accepting.
+      const pid_t pid = lab::fork_join::fork_serving_child(listener, child_ended, connection, idle);
       if (pid < 0) {
-        lab::warn("fork: {} (client turned away)", std::strerror(fork_error));
+        lab::warn("fork: {} (client turned away)", std::strerror(errno));
         continue;
       }
       // The parent closes its copy of the connection (at the end of this
