@@ -391,7 +391,7 @@ TEST_CASE("07.2 the daemon's stdio is /dev/null, its cwd is / and its umask 027"
   RunningDaemon daemon(dir);
   daemon.start();
   const std::string proc = "/proc/" + std::to_string(daemon.pid());
-  for (const char* fd : {"0", "1", "2"}) {
+  for (const std::string fd : {"0", "1", "2"}) {
     CHECK_MESSAGE(read_link(proc + "/fd/" + fd) == "/dev/null", "descriptor ", fd);
   }
   CHECK(read_link(proc + "/cwd") == "/");

@@ -54,7 +54,7 @@ TEST_CASE("11.4 pair: a pool of 16 workers serves 16 clients x 50 round trips") 
 }
 
 TEST_CASE("11.4 pair: beyond --max-connections a client reads the refusal line") {
-  for (const char* pool : {"0", "2"}) {
+  for (const std::string pool : {"0", "2"}) {
     CAPTURE(pool);
     auto server = lab::testing::ServerProcess::start(kServer, {"--max-connections", "2", "--pool", pool});
     INFO(server.stop_and_describe());

@@ -23,14 +23,14 @@ TEST_CASE("Endpoint::to_string brackets IPv6 hosts") {
 }
 
 TEST_CASE("Endpoint::parse refuses malformed text, quoting it") {
-  for (const char* text : {"", "localhost", "localhost:", ":80", "host:65536", "host:-1",
-                           "host:+1", "host:8o", "::1:80", "[::1", "[::1]", "[::1]80", "[]:80"}) {
+  for (const std::string text : {"", "localhost", "localhost:", ":80", "host:65536", "host:-1",
+                                 "host:+1", "host:8o", "::1:80", "[::1", "[::1]", "[::1]80", "[]:80"}) {
     CAPTURE(text);
     try {
       (void)Endpoint::parse(text);
       FAIL_CHECK("accepted");
     } catch (const std::invalid_argument& error) {
-      CHECK(std::string(error.what()).find("'" + std::string(text) + "'") != std::string::npos);
+      CHECK(std::string(error.what()).find("'" + text + "'") != std::string::npos);
     }
   }
 }

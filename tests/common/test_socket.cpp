@@ -64,7 +64,7 @@ TEST_CASE("tcp_listen on a port in use names the call and the address") {
 }
 
 TEST_CASE("udp_bind binds IPv4 and IPv6 loopback and datagrams flow") {
-  for (const char* host : {"127.0.0.1", "::1"}) {
+  for (const std::string host : {"127.0.0.1", "::1"}) {
     CAPTURE(host);
     const lab::Fd server = lab::udp_bind(Endpoint{host, 0});
     const auto address = lab::SocketAddress::local_of(server.get());
