@@ -122,8 +122,8 @@ void show(const GradeReport& report, const std::map<std::string, bool>& before, 
   const auto next = std::find_if(report.cases.begin(), report.cases.end(),
                                  [](const CaseResult& result) { return result.outcome != Outcome::kPassed; });
   if (next == report.cases.end()) {
-    fmt::print("\n  {}every case of lesson {} passes.{} On to the next: lab watch (q, then again)\n", green,
-               lesson.number, reset);
+    fmt::print("\n  {}every case of lesson {} passes.{} For the next lesson, quit and run lab watch again.\n",
+               green, lesson.number, reset);
   } else {
     const std::string stub = stub_message(*next);
     fmt::print("\n  next: {}\n", next->name);
@@ -136,14 +136,15 @@ void show(const GradeReport& report, const std::map<std::string, bool>& before, 
     }
     fmt::print("  stuck? lab hint {}\n", lesson.number);
   }
-  fmt::print("\nwatching lessons/{}/{{{}}}: save to regrade; q quits\n", lesson.dir,
+  fmt::print("\nwatching lessons/{}/{{{}}}: save to regrade; {}\n", lesson.dir,
              [&] {
                std::string names;
                for (const auto& file : lesson.files) {
                  names += (names.empty() ? "" : ",") + file;
                }
                return names;
-             }());
+             }(),
+             ::isatty(STDIN_FILENO) != 0 ? "q quits" : "Ctrl-C quits (stdin is not a terminal; a q on it quits too)");
   std::fflush(stdout);
 }
 
