@@ -121,7 +121,19 @@ class ServeThread {
   ServeThread(const ServeThread&) = delete;
   ServeThread& operator=(const ServeThread&) = delete;
 
-  [[nodiscard]] Fd connect() const { return tcp_connect(Endpoint{"127.0.0.1", port_}); }
+  // A serve_forever that ends at once (an exercise not written yet throws)
+  // fails the first connect with what it threw, not a later read's timeout.
+  // The short wait only decides how fast that is reported, never a verdict.
+  [[nodiscard]] Fd connect() {
+    if (!checked_start_) {
+      checked_start_ = true;
+      if (result_.wait_for(50ms) == std::future_status::ready) {
+        const std::size_t served = result_.get();  // rethrows
+        FAIL("serve_forever returned ", served, " before any client connected; it must serve until stopped");
+      }
+    }
+    return tcp_connect(Endpoint{"127.0.0.1", port_});
+  }
   [[nodiscard]] ThreadedServer& server() noexcept { return server_; }
   std::string describe() { return lab::testing::outcome(result_); }
 
@@ -136,6 +148,7 @@ class ServeThread {
  private:
   Fd listener_;
   std::uint16_t port_;
+  bool checked_start_ = false;
   StopSignal stop_;
   ThreadedServer server_;
   std::future<std::size_t> result_;  // last: its thread ends before the rest goes
