@@ -6,53 +6,43 @@
 // it starts at once.
 // Hostile input (a 4 GiB length, garbage, a truncated frame, silence) costs
 // that one client its connection, never the server. One client at a time.
+// This file is the conversation; "get" is answered by the headers beside
+// it, to read in this order: served_file.hpp (open only inside --dir),
+// deadline_send.hpp, digest_cache.hpp, send_file.hpp.
 //
 //   build/default/lessons/04_struct_header/server                 (127.0.0.1:9004, serves .)
 //   build/default/lessons/04_struct_header/server --dir ~/public  (serves ~/public)
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <linux/openat2.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
 #include <chrono>
-#include <compare>
 #include <cstdint>
-#include <cstring>
-#include <map>
-#include <optional>
 #include <string>
 #include <system_error>
-#include <vector>
 
+#include "digest_cache.hpp"
 #include "lab/command.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
 #include "lab/program.hpp"
-#include "lab/sha256.hpp"
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
 #include "lab/text.hpp"
+#include "send_file.hpp"
+#include "served_file.hpp"
 #include "struct_header.hpp"
 
 namespace {
 
 namespace sh = lab::struct_header;
+using lab::file_server::Clock;
+using lab::file_server::DigestCache;
+using lab::file_server::Refusal;
 
 // Requests are a command or a file name: nothing longer is legitimate, so a
 // larger length is refused before a byte of it is read.
 constexpr std::uint32_t kMaxRequest = 4096;
-
-// A request the server refuses; the message goes back in a kTypeError frame.
-class Refusal : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // ---- commands ----------------------------------------------------------------
 
@@ -71,204 +61,6 @@ void run_command(const lab::Fd& connection, const std::string& name, const std::
       static_cast<std::uint8_t>((output.output_capped ? 1 : 0) | (output.timed_out ? 2 : 0)), 0};
   sh::send_frame(connection, sh::kTypeExitStatus,
                  std::string_view(reinterpret_cast<const char*>(status), sizeof status));
-}
-
-// ---- files -------------------------------------------------------------------
-
-// Opens `name` inside the served directory, or says why not. The name must
-// be one plain component, and openat2(2) with RESOLVE_BENEATH refuses any
-// path, including through a symbolic link, that would leave the directory.
-lab::Fd open_served_file(const lab::Fd& directory, const std::string& name) {
-  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
-      name.find('\0') != std::string::npos) {
-    throw Refusal(fmt::format("refused {}: give a plain file name (no '/', not '.' or '..')", lab::preview(name)));
-  }
-  open_how how{};
-  // O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it below.
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  lab::Fd file{static_cast<int>(::syscall(SYS_openat2, directory.get(), name.c_str(), &how, sizeof how))};
-  if (!file) {
-    switch (errno) {
-      case ENOENT: throw Refusal(fmt::format("no such file: {}", lab::preview(name)));
-      case EXDEV:
-      case ELOOP: throw Refusal(fmt::format("refused {}: it leads outside the served directory", lab::preview(name)));
-      default: throw Refusal(fmt::format("cannot open {}: {}", lab::preview(name), std::strerror(errno)));
-    }
-  }
-  struct stat status {};
-  if (::fstat(file.get(), &status) != 0 || !S_ISREG(status.st_mode)) {
-    throw Refusal(fmt::format("refused {}: not a regular file", lab::preview(name)));
-  }
-  return file;
-}
-
-// pread(2) of up to `size` bytes at `offset` into `into`; 0 at the end of
-// the file.
-std::size_t read_at(const lab::Fd& file, char* into, std::size_t size, std::uint64_t offset) {
-  for (;;) {
-    const ssize_t got = ::pread(file.get(), into, size, static_cast<off_t>(offset));
-    if (got >= 0) {
-      return static_cast<std::size_t>(got);
-    }
-    if (errno != EINTR) {
-      throw lab::os_error("read a served file");
-    }
-    lab::throw_if_stop_requested();
-  }
-}
-
-using Clock = std::chrono::steady_clock;
-
-// Every step of a download checks both: a stop (SIGINT/SIGTERM) ends the
-// server within moments even half way through 1 GiB, and a request that
-// takes longer than --request-timeout (a client reading very slowly) is
-// dropped so that the next client gets its turn.
-void check_stop_and_deadline(Clock::time_point deadline) {
-  lab::throw_if_stop_requested();
-  if (Clock::now() >= deadline) {
-    throw lab::TimeoutError("the request took longer than --request-timeout");
-  }
-}
-
-// Sends all of `bytes` before `deadline`. A plain blocking send(2) is not
-// enough here: a signal that arrives while send has already queued part of
-// the data makes it return that short count, not EINTR, and the next
-// blocking send would sleep through the stop. So send(2) never blocks
-// (MSG_DONTWAIT), and only when the socket buffer is full do we poll(2),
-// on the socket and on the stop's eventfd together, until the deadline.
-void send_before(const lab::Fd& socket, std::string_view bytes, Clock::time_point deadline) {
-  while (!bytes.empty()) {
-    // MSG_NOSIGNAL: a client that has gone is an EPIPE error, not a SIGPIPE.
-    const ssize_t sent = ::send(socket.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (sent >= 0) {
-      bytes.remove_prefix(static_cast<std::size_t>(sent));  // a short write: send the rest
-      continue;
-    }
-    if (errno == EINTR) {
-      lab::throw_if_stop_requested();
-      continue;
-    }
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      throw lab::os_error("send");
-    }
-    check_stop_and_deadline(deadline);
-    pollfd waits[2] = {{socket.get(), POLLOUT, 0}, {lab::process_stop().fd(), POLLIN, 0}};
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (::poll(waits, 2, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) < 0 && errno != EINTR) {
-      throw lab::os_error("poll");
-    }
-  }
-}
-
-// What identifies one version of a file: the same device, inode, size and
-// modification and change times. A write to the file changes mtime and
-// ctime, so a cached digest is only ever used for the bytes it was made of.
-// (A write within the same clock tick that keeps the size could slip
-// through; the client's own check of the digest then refuses the download,
-// so the worst case is a failed download, never a wrong file kept.)
-struct FileIdentity {
-  std::uint64_t device = 0;
-  std::uint64_t inode = 0;
-  std::uint64_t size = 0;
-  std::int64_t modified_s = 0;
-  std::int64_t modified_ns = 0;
-  std::int64_t changed_s = 0;
-  std::int64_t changed_ns = 0;
-  auto operator<=>(const FileIdentity&) const = default;
-};
-
-FileIdentity identity_of(const lab::Fd& file) {
-  struct stat status {};
-  if (::fstat(file.get(), &status) != 0) {
-    throw lab::os_error("fstat");
-  }
-  return {static_cast<std::uint64_t>(status.st_dev), static_cast<std::uint64_t>(status.st_ino),
-          static_cast<std::uint64_t>(status.st_size), status.st_mtim.tv_sec, status.st_mtim.tv_nsec,
-          status.st_ctim.tv_sec, status.st_ctim.tv_nsec};
-}
-
-// The digests of files served before, so that asking for the same file again
-// starts sending at once instead of after a hashing pass over all of it.
-// Bounded: a client asking for many files cannot make it grow for ever.
-class DigestCache {
- public:
-  [[nodiscard]] std::optional<lab::Sha256::Digest> find(const FileIdentity& file) const {
-    const auto found = digests_.find(file);
-    return found == digests_.end() ? std::nullopt : std::optional(found->second);
-  }
-  void remember(const FileIdentity& file, const lab::Sha256::Digest& digest) {
-    if (digests_.size() >= kMaxEntries) {
-      digests_.erase(digests_.begin());
-    }
-    digests_[file] = digest;
-  }
-
- private:
-  static constexpr std::size_t kMaxEntries = 1024;
-  std::map<FileIdentity, lab::Sha256::Digest> digests_;
-};
-
-// The SHA-256 of exactly the first `size` bytes. If the file grew since
-// fstat, the last read returns more than that: those bytes are not hashed,
-// because they are not going to be sent.
-lab::Sha256::Digest hash_prefix(const lab::Fd& file, std::uint64_t size, const std::string& name,
-                                Clock::time_point deadline) {
-  std::vector<char> buffer(1024 * 1024);  // large reads: few system calls
-  lab::Sha256 hasher;
-  for (std::uint64_t done = 0; done < size;) {
-    check_stop_and_deadline(deadline);
-    const std::size_t wanted = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - done));
-    const std::size_t got = read_at(file, buffer.data(), wanted, done);
-    if (got == 0) {
-      throw Refusal(fmt::format("{} shrank while it was being read; try again", lab::preview(name)));
-    }
-    hasher.update(std::string_view(buffer.data(), got));
-    done += got;
-  }
-  return hasher.finish();
-}
-
-// Sends the size and SHA-256 (they go in the header, before the data), then
-// the data in kFileChunk frames: exactly `size` bytes, the same ones that
-// were hashed, whatever happens to the file meanwhile. Neither side ever
-// holds more than one chunk of it.
-void send_file(const lab::Fd& connection, const lab::Fd& directory, const std::string& name, DigestCache& cache,
-               Clock::time_point deadline) {
-  const lab::Fd file = open_served_file(directory, name);
-  const FileIdentity before = identity_of(file);
-  sh::FileInfo info;
-  info.size = before.size;
-  if (const auto known = cache.find(before)) {
-    info.sha256 = *known;
-  } else {
-    info.sha256 = hash_prefix(file, info.size, name, deadline);
-    // Remembered only if the file did not change while it was hashed.
-    if (identity_of(file) == before) {
-      cache.remember(before, info.sha256);
-    }
-  }
-  sh::send_frame(connection, sh::kTypeFileInfo, sh::encode_file_info(info));
-
-  // One buffer: the frame header, then the chunk read straight after it, so
-  // each frame leaves in one send(2) and nothing is copied in between.
-  std::vector<char> frame(sh::kHeaderSize + sh::kFileChunk);
-  for (std::uint64_t sent = 0; sent < info.size;) {
-    check_stop_and_deadline(deadline);
-    const std::size_t wanted = static_cast<std::size_t>(std::min<std::uint64_t>(sh::kFileChunk, info.size - sent));
-    const std::size_t got = read_at(file, frame.data() + sh::kHeaderSize, wanted, sent);
-    if (got == 0) {
-      // The announced size can no longer be kept: say so in a frame, which
-      // the client reads where it expected data.
-      sh::send_frame(connection, sh::kTypeError, "the file shrank while it was being sent; try again");
-      return;
-    }
-    const sh::HeaderBytes header = sh::encode_header({sh::kTypeFileData, static_cast<std::uint32_t>(got)});
-    std::copy(header.begin(), header.end(), frame.begin());
-    send_before(connection, std::string_view(frame.data(), sh::kHeaderSize + got), deadline);
-    sent += got;
-  }
-  lab::say("  sent {} ({} bytes, sha256 {})", lab::preview(name), info.size, lab::to_hex(info.sha256));
 }
 
 // ---- one client ----------------------------------------------------------------
@@ -307,7 +99,7 @@ void converse(const lab::Fd& connection, const lab::Fd& directory, const std::st
           break;
         case sh::kTypeGet:
           lab::say("  get {}", lab::preview(request->payload));
-          send_file(connection, directory, request->payload, cache, Clock::now() + limits.request);
+          lab::file_server::send_file(connection, directory, request->payload, cache, Clock::now() + limits.request);
           break;
         default:
           throw Refusal(fmt::format("unexpected frame type 0x{:02x}", request->type));

@@ -57,6 +57,22 @@ class PartFile {
 
   [[nodiscard]] const Fd& fd() const noexcept { return fd_; }
 
+  // Writes the next bytes of the download. Every kWritebackStep bytes it
+  // also asks the kernel to start writing them to the disk now:
+  // sync_file_range(2) with SYNC_FILE_RANGE_WRITE starts the writeback and
+  // does not wait for it. The disk then works while the network does, and
+  // the fsync at the end finds little left to do. (Only a hint: if it fails,
+  // fsync still writes everything.)
+  void write(std::string_view bytes) {
+    write_all(fd_, bytes);
+    written_ += bytes.size();
+    if (written_ - started_ >= kWritebackStep) {
+      ::sync_file_range(fd_.get(), static_cast<off_t>(started_), static_cast<off_t>(written_ - started_),
+                        SYNC_FILE_RANGE_WRITE);
+      started_ = written_;
+    }
+  }
+
   // fsync first: after a crash, the final name must never point at a file
   // whose data never reached the disk.
   void keep_as(const std::filesystem::path& final_path) {
@@ -71,8 +87,11 @@ class PartFile {
   }
 
  private:
+  static constexpr std::uint64_t kWritebackStep = 8 * 1024 * 1024;
   Fd fd_;
   std::filesystem::path path_;
+  std::uint64_t written_ = 0;
+  std::uint64_t started_ = 0;  // writeback started for the bytes before this
   bool kept_ = false;
 };
 
@@ -192,7 +211,7 @@ Download download_file(const Fd& connection, std::string_view name, const std::f
     if (frame->payload.size() > info.size - received) {
       throw DownloadError(fmt::format("the server sent more than the {} bytes it announced", info.size));
     }
-    write_all(part.fd(), frame->payload);
+    part.write(frame->payload);
     hasher.update(frame->payload);
     received += frame->payload.size();
   }
