@@ -17,6 +17,7 @@
 // workers drain it and close the results queue, and the server sees the end
 // of the results.
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -221,6 +222,31 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
   return count;
 }
 
+// After an error frame, the client may still be sending (the rest of a job
+// we refused). close(2) with unread input sends a reset, and a reset can
+// make the client's kernel throw away our error frame before the client
+// reads it (RFC 1122 4.2.2.13). So stop sending, then read and drop what
+// still comes, for a short while only: the "lingering close".
+void close_after_error(const lab::Fd& connection) {
+  constexpr std::chrono::milliseconds kLinger{250};
+  constexpr std::size_t kLingerBytes = 1024 * 1024;
+  ::shutdown(connection.get(), SHUT_WR);
+  lab::set_receive_timeout(connection, kLinger);
+  const auto until = std::chrono::steady_clock::now() + kLinger;
+  std::size_t dropped = 0;
+  try {
+    while (dropped < kLingerBytes && std::chrono::steady_clock::now() < until) {
+      const auto chunk = lab::read_some(connection, 64 * 1024);
+      if (!chunk) {
+        break;  // the client has closed too: a clean end
+      }
+      dropped += chunk->size();
+    }
+  } catch (const lab::ProtocolError&) {  // the linger's time is up (TimeoutError)
+  } catch (const std::system_error&) {   // the client reset: it is gone anyway
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -245,10 +271,12 @@ int main(int argc, char** argv) {
         lab::say("{}: {}; the request ends here", peer, error.what());
         try {
           lab::queues::write_frame(client->socket, std::string("error: ") + error.what() + "; the request ends here");
+          close_after_error(client->socket);
         } catch (const std::system_error&) {  // the client is gone: nothing more to tell it
         }
       } catch (const lab::ProtocolError& error) {
         lab::say("{} refused: {}", peer, error.what());
+        close_after_error(client->socket);
       } catch (const std::system_error& error) {
         lab::say("{} dropped: {}", peer, error.what());
       }
