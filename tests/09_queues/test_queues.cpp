@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -621,6 +622,33 @@ int worker_of(const std::string& result) {
   return std::atoi(result.c_str() + first + 1);
 }
 
+// True once process `pid` sleeps in read(2) (waiting for a job), seen twice
+// in a row 2 ms apart, from /proc/PID/{stat,syscall}; false after 3 s.
+bool asleep_in_read(int pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const auto in_read = [&proc] {
+    std::ifstream stat(proc + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto after_name = line.rfind(") ");
+    std::ifstream call(proc + "/syscall");
+    long number = -1;
+    call >> number;
+    return after_name != std::string::npos && line[after_name + 2] == 'S' && number == SYS_read;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (in_read()) {
+      std::this_thread::sleep_for(2ms);
+      if (in_read()) {
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
 // A stand-in for the server, listening on 127.0.0.1 (port 0), that the
 // client under test connects to.
 struct FakeServer {
@@ -681,6 +709,10 @@ TEST_CASE("09.p pair: a worker killed while it waits for work is replaced, and t
   REQUIRE(first.has_value());
   const int killed = worker_of(*first);
   REQUIRE(killed > 0);
+  // Killed once it waits for the next job: just after its put it has not
+  // yet written on the board that it is waiting, and the server would take
+  // it for a worker killed in the middle of a frame.
+  REQUIRE_MESSAGE(asleep_in_read(killed), "the worker never went to sleep waiting for a job");
   REQUIRE(::kill(killed, SIGKILL) == 0);
   // A killed reader still takes what reaches the pipe before it is gone
   // (pipe_read finds data before it looks at the signal): send job 2 only
@@ -705,6 +737,8 @@ TEST_CASE("09.p pair: the client ends at once when the server answers 'error:' a
   const FakeServer fake;
   lab::Child client = start_busy_client(fake);
   const Fd connection = fake.accept();
+  lab::set_receive_timeout(connection, 5000ms);
+  REQUIRE(read_frame(connection).has_value());  // the client is sending
   write_frame(connection, "error: the test server refuses");
   // The connection stays open and unread: the client's sender stays blocked
   // in send unless the client shuts the connection down itself.
@@ -716,7 +750,11 @@ TEST_CASE("09.p pair: the client ends at once when the server answers 'error:' a
 TEST_CASE("09.p pair: the client ends at once when the server closes the connection") {
   const FakeServer fake;
   lab::Child client = start_busy_client(fake);
-  (void)fake.accept();  // and closed at once
+  {
+    const Fd connection = fake.accept();
+    lab::set_receive_timeout(connection, 5000ms);
+    REQUIRE(read_frame(connection).has_value());  // the client is sending; now we close
+  }
   const auto status = client.wait_for(3000ms);
   REQUIRE_MESSAGE(status.has_value(), "the client still runs 3 s after the server closed the connection");
   CHECK(*status == lab::ExitStatus{1, 0});
@@ -726,6 +764,8 @@ TEST_CASE("09.p pair: SIGTERM stops a client whose server neither reads nor answ
   const FakeServer fake;
   lab::Child client = start_busy_client(fake);
   const Fd connection = fake.accept();
+  lab::set_receive_timeout(connection, 5000ms);
+  REQUIRE(read_frame(connection).has_value());  // the client is sending
   client.send_signal(SIGTERM);
   const auto status = client.wait_for(1000ms);
   REQUIRE_MESSAGE(status.has_value(), "the client still runs 1 s after SIGTERM");
