@@ -60,9 +60,9 @@ TEST_CASE("09: garbage, bad lengths and cut frames get an error frame, and a nor
       {"a frame cut short", length_header(100) + "1 only ten"},
       {"half a header", std::string("\0\0", 2)},
   };
-  for (const auto& [name, bytes] : attacks) {
-    CAPTURE(name);
-    CHECK(ends_with_error_frame(answer_to(server, bytes)));
+  for (const auto& attack : attacks) {
+    CAPTURE(attack.first);
+    CHECK(ends_with_error_frame(answer_to(server, attack.second)));
     jobs_09(server);
     CHECK(back_to_baseline(server, baseline));
   }
