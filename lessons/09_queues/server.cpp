@@ -229,7 +229,7 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
 // still comes, for a short while only: the "lingering close".
 void close_after_error(const lab::Fd& connection) {
   constexpr std::chrono::milliseconds kLinger{250};
-  constexpr std::size_t kLingerBytes = 1024 * 1024;
+  constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;  // more than any socket buffer holds
   ::shutdown(connection.get(), SHUT_WR);
   lab::set_receive_timeout(connection, kLinger);
   const auto until = std::chrono::steady_clock::now() + kLinger;

@@ -622,25 +622,26 @@ int worker_of(const std::string& result) {
   return std::atoi(result.c_str() + first + 1);
 }
 
-// True once process `pid` sleeps in read(2) (waiting for a job), seen twice
-// in a row 2 ms apart, from /proc/PID/{stat,syscall}; false after 3 s.
-bool asleep_in_read(int pid) {
+// True once process `pid` sleeps in system call `number` (SYS_read: waiting
+// for a job; SYS_write: waiting for room in a pipe), seen twice in a row
+// 2 ms apart, from /proc/PID/{stat,syscall}; false after 3 s.
+bool asleep_in(int pid, long number) {
   const std::string proc = "/proc/" + std::to_string(pid);
-  const auto in_read = [&proc] {
+  const auto in_call = [&proc, number] {
     std::ifstream stat(proc + "/stat");
     std::string line;
     std::getline(stat, line);
     const auto after_name = line.rfind(") ");
     std::ifstream call(proc + "/syscall");
-    long number = -1;
-    call >> number;
-    return after_name != std::string::npos && line[after_name + 2] == 'S' && number == SYS_read;
+    long current = -1;
+    call >> current;
+    return after_name != std::string::npos && line[after_name + 2] == 'S' && current == number;
   };
   const auto give_up = std::chrono::steady_clock::now() + 3s;
   while (std::chrono::steady_clock::now() < give_up) {
-    if (in_read()) {
+    if (in_call()) {
       std::this_thread::sleep_for(2ms);
-      if (in_read()) {
+      if (in_call()) {
         return true;
       }
     }
@@ -712,7 +713,7 @@ TEST_CASE("09.p pair: a worker killed while it waits for work is replaced, and t
   // Killed once it waits for the next job: just after its put it has not
   // yet written on the board that it is waiting, and the server would take
   // it for a worker killed in the middle of a frame.
-  REQUIRE_MESSAGE(asleep_in_read(killed), "the worker never went to sleep waiting for a job");
+  REQUIRE_MESSAGE(asleep_in(killed, SYS_read), "the worker never went to sleep waiting for a job");
   REQUIRE(::kill(killed, SIGKILL) == 0);
   // A killed reader still takes what reaches the pipe before it is gone
   // (pipe_read finds data before it looks at the signal): send job 2 only
@@ -731,6 +732,42 @@ TEST_CASE("09.p pair: a worker killed while it waits for work is replaced, and t
   CHECK(frames[0].ends_with(" SECOND"));
   CHECK(worker_of(frames[0]) != killed);
   CHECK(frames[1] == "done 2");
+}
+
+TEST_CASE("09.p pair: a worker killed in the middle of putting a result ends the request with 'error:', and the server goes on") {
+  auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "1", "--capacity", "4096"});
+  INFO(server.stop_and_describe());
+  {
+    const Fd client = lab::tcp_connect(lab::Endpoint{"127.0.0.1", server.port()});
+    // 40 MB of results, far more than the socket buffers and the pipes hold,
+    // each under PIPE_BUF (never half written): with nobody reading them,
+    // the worker ends up asleep in the write of its put.
+    std::jthread sender([&client] {
+      try {
+        for (int i = 1; i <= 20'000; ++i) {
+          write_frame(client, std::to_string(i) + " " + std::string(2000, 'r'));
+        }
+      } catch (const std::exception&) {  // shut down below: the rest is not sent
+      }
+    });
+    lab::set_receive_timeout(client, 5000ms);
+    const auto first = read_frame(client);
+    REQUIRE(first.has_value());
+    const int killed = worker_of(*first);
+    REQUIRE_MESSAGE(asleep_in(killed, SYS_write), "the worker never filled the results pipe");
+    REQUIRE(::kill(killed, SIGKILL) == 0);
+    // No more jobs: shutdown wakes the sender from its send. (Jobs left
+    // unread would make the server's close a reset, and our frames lost.)
+    ::shutdown(client.get(), SHUT_WR);
+    sender.join();
+    const auto frames = frames_until_the_end(client);
+    REQUIRE(!frames.empty());
+    CHECK_MESSAGE(frames.back().rfind("error: worker " + std::to_string(killed) + " killed by SIGKILL", 0) == 0,
+                  "the last frame: ", frames.back().substr(0, 80));
+  }
+  const auto result = lab::testing::run({kClient, "--port", std::to_string(server.port()), "--jobs", "50"}, "", 8s);
+  INFO(result.describe());
+  CHECK(result.status.success());
 }
 
 TEST_CASE("09.p pair: the client ends at once when the server answers 'error:' and stops reading") {
