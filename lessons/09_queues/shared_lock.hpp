@@ -20,11 +20,8 @@
 #include <sys/mman.h>
 
 #include <cerrno>
-#include <chrono>
-#include <ctime>
 
 #include "lab/error.hpp"
-#include "lab/stop.hpp"
 
 namespace lab::queues {
 
@@ -54,37 +51,24 @@ class SharedLock {
   SharedLock(const SharedLock&) = delete;
   SharedLock& operator=(const SharedLock&) = delete;
 
-  // Waits for the lock. pthread_mutex_lock(3) never returns EINTR, so a
-  // SIGTERM could not end the wait: wait in slices of kStopCheck and look at
-  // the stop between them.
+  // Waits for the lock. Unlike sem_wait, pthread_mutex_lock(3) never
+  // returns EINTR: a stop does not end the wait. It need not: the holder is
+  // the one blocked in a read or write, which the signal does interrupt, and
+  // once it lets go (or dies) the waiter goes on to an end of stream.
   void lock() {
-    for (;;) {
-      timespec until{};
-      ::clock_gettime(CLOCK_REALTIME, &until);  // pthread_mutex_timedlock counts on CLOCK_REALTIME
-      until.tv_nsec += kStopCheck.count() * 1'000'000;
-      until.tv_sec += until.tv_nsec / 1'000'000'000;
-      until.tv_nsec %= 1'000'000'000;
-      const int error = ::pthread_mutex_timedlock(mutex_, &until);
-      if (error == 0) {
-        return;
-      }
-      if (error == EOWNERDEAD) {
-        // The holder died holding it. The lock is ours now; mark it usable
-        // again. What it guarded may be half done (a frame half read or
-        // half written): the job server checks for that (server.cpp).
-        ::pthread_mutex_consistent(mutex_);
-        return;
-      }
-      if (error != ETIMEDOUT) {
-        throw os_error(error, "pthread_mutex_timedlock");
-      }
-      throw_if_stop_requested();
+    const int error = ::pthread_mutex_lock(mutex_);
+    if (error == EOWNERDEAD) {
+      // The holder died holding it. The lock is ours now; mark it usable
+      // again. What it guarded may be half done (a frame half read or half
+      // written): the job server checks for that (server.cpp).
+      ::pthread_mutex_consistent(mutex_);
+    } else if (error != 0) {
+      throw os_error(error, "pthread_mutex_lock");
     }
   }
   void unlock() noexcept { ::pthread_mutex_unlock(mutex_); }
 
  private:
-  static constexpr std::chrono::milliseconds kStopCheck{100};
   pthread_mutex_t* mutex_ = nullptr;
 };
 
