@@ -179,6 +179,16 @@ std::size_t ForkedChildren::reap_finished() {
   return reaped;
 }
 
+std::optional<ExitStatus> ForkedChildren::status_of(pid_t pid) {
+  for (Worker& worker : children_) {
+    if (worker.pid == pid) {
+      reap(worker, false);
+      return worker.status;
+    }
+  }
+  return std::nullopt;
+}
+
 void ForkedChildren::stop_all(std::chrono::milliseconds grace) {
   for (Worker& worker : children_) {
     if (!worker.status) {

@@ -4,8 +4,10 @@
 //
 //   build/default/lessons/09_queues/client                     (1000 jobs)
 //   build/default/lessons/09_queues/client --jobs 5000 --max-size 100000
+#include <pthread.h>
 #include <sys/socket.h>
 
+#include <csignal>
 #include <cstdint>
 #include <exception>
 #include <map>
@@ -16,6 +18,7 @@
 #include "lab/error.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
+#include "lab/stop.hpp"
 #include "process_queue.hpp"
 
 namespace {
@@ -30,6 +33,18 @@ std::string job_text(std::uint64_t i, std::size_t max_size) {
   }
   return text;
 }
+
+// Shuts a connection down both ways when it goes out of scope.
+class Wake {
+ public:
+  explicit Wake(const lab::Fd& connection) : connection_(connection) {}
+  ~Wake() { ::shutdown(connection_.get(), SHUT_RDWR); }
+  Wake(const Wake&) = delete;
+  Wake& operator=(const Wake&) = delete;
+
+ private:
+  const lab::Fd& connection_;
+};
 
 std::string upper(std::string text) {
   for (char& c : text) {
@@ -51,9 +66,15 @@ int main(int argc, char** argv) {
 
     // Send on a second thread while this one reads the results: if we sent
     // everything first, the results would fill the socket buffers, the
-    // server would stop, and so would we — a deadlock.
+    // server would stop, and so would we — a deadlock. The sender blocks
+    // SIGINT/SIGTERM, so they reach this thread, which waits on the stop.
     std::exception_ptr send_error;
     std::jthread sender([&] {
+      sigset_t stop_signals;
+      sigemptyset(&stop_signals);
+      sigaddset(&stop_signals, SIGINT);
+      sigaddset(&stop_signals, SIGTERM);
+      ::pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
       try {
         for (std::uint64_t i = 1; i <= jobs; ++i) {
           lab::queues::write_frame(connection, std::to_string(i) + " " + job_text(i, max_size));
@@ -64,16 +85,30 @@ int main(int argc, char** argv) {
         ::shutdown(connection.get(), SHUT_RDWR);  // wake the reader below
       }
     });
+    // However this thread leaves (the end, an error frame, a bad result, a
+    // stop), the sender may be blocked in send to a server that reads no
+    // more: shutdown(2) wakes it (EPIPE) before the jthread joins it.
+    // Declared after the sender, so it runs first.
+    const Wake wake_sender(connection);
 
     std::vector<bool> seen(jobs + 1, false);
     std::map<std::string, std::size_t> per_worker;
+    std::uint64_t failed = 0;
+    std::string first_failure;
     std::string last;
-    while (auto frame = lab::queues::read_frame(connection)) {
+    for (;;) {
+      // Wait for the next frame OR a stop: SIGTERM that came just before a
+      // blocking read would otherwise interrupt nothing.
+      lab::wait_readable(connection.get(), lab::process_stop());
+      const auto frame = lab::queues::read_frame(connection);
+      if (!frame) {
+        break;
+      }
       if (frame->rfind("done ", 0) == 0 || frame->rfind("error: ", 0) == 0) {
         last = *frame;
         break;
       }
-      // "ID PID TEXT"
+      // "ID PID TEXT", or "ID error: WHY" for a job the server could not do
       const auto first = frame->find(' ');
       const auto second = frame->find(' ', first == std::string::npos ? first : first + 1);
       if (first == std::string::npos || second == std::string::npos) {
@@ -83,18 +118,32 @@ int main(int argc, char** argv) {
       if (id < 1 || id > jobs || seen[id]) {
         throw lab::ProtocolError("result " + std::to_string(id) + (id <= jobs ? " came twice" : " was never asked for"));
       }
+      seen[id] = true;
+      if (frame->compare(first + 1, 7, "error: ") == 0) {
+        if (failed++ == 0) {
+          first_failure = "job " + *frame;
+        }
+        continue;
+      }
       if (frame->compare(second + 1, std::string::npos, upper(job_text(id, max_size))) != 0) {
         throw lab::ProtocolError("result " + std::to_string(id) + " is not the job's text in upper case");
       }
-      seen[id] = true;
       ++per_worker[frame->substr(first + 1, second - first - 1)];
     }
+    if (last.rfind("error: ", 0) == 0) {
+      throw lab::ProtocolError("the server ended the request: " + last.substr(7));
+    }
+    ::shutdown(connection.get(), SHUT_RDWR);
     sender.join();
-    if (send_error) {
+    if (send_error && last.empty()) {
       std::rethrow_exception(send_error);
     }
     if (last != "done " + std::to_string(jobs)) {
       throw lab::ProtocolError("expected 'done " + std::to_string(jobs) + "' at the end, got '" + last + "'");
+    }
+    if (failed > 0) {
+      throw lab::ProtocolError(std::to_string(failed) + " of " + std::to_string(jobs) +
+                               " jobs failed; the first: " + first_failure);
     }
     std::string shares;
     for (const auto& [pid, count] : per_worker) {

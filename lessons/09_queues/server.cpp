@@ -16,10 +16,17 @@
 // sending side, the feeder sees the end and closes the jobs queue, the
 // workers drain it and close the results queue, and the server sees the end
 // of the results.
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "lab/deadline.hpp"
 #include "lab/error.hpp"
@@ -29,6 +36,7 @@
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
 #include "process_queue.hpp"
+#include "worker_board.hpp"
 
 namespace {
 
@@ -63,6 +71,38 @@ std::string do_job(const std::string& job) {
 // not its business. (The child ends with _exit, so no Fd closes them again.)
 void close_in_child(const lab::Fd& fd) { ::close(fd.get()); }
 
+// A worker's life: take jobs until the jobs queue ends, put each result,
+// and write on its line of the board what it is doing (for the server, if
+// the worker is killed).
+void run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::WorkerBoard& board, std::size_t line) {
+  for (;;) {
+    board.waiting(line);
+    const auto job = jobs.get();
+    if (!job) {
+      break;
+    }
+    const std::string id = job_id(*job);
+    board.working(line, id);
+    std::string result = do_job(*job);
+    // A result the queue cannot carry becomes an error for its job. Left to
+    // put, it would throw and end this worker, and the client would never
+    // hear of its job.
+    if (result.size() > lab::queues::kMaxMessage) {
+      result = id + " error: its result of " + std::to_string(result.size()) +
+               " bytes is longer than a frame may be (" + std::to_string(lab::queues::kMaxMessage) + ")";
+    }
+    board.putting(line);
+    results.put(result);
+  }
+  results.close();
+}
+
+// The request cannot go on: the server tells the client why and ends it.
+class RequestBroken : public lab::ProtocolError {
+ public:
+  using lab::ProtocolError::ProtocolError;
+};
+
 std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int workers,
                          std::size_t capacity, lab::ClientDeadlines deadlines) {
   // One client at a time: its whole conversation is one request, bounded by
@@ -72,25 +112,28 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
   const auto request_deadline = std::chrono::steady_clock::now() + deadlines.request;
   ProcessQueue jobs(capacity);
   ProcessQueue results(capacity);
-  lab::ForkedChildren processes;  // killed and reaped if we leave early
+  lab::queues::WorkerBoard board(static_cast<std::size_t>(workers));
+  lab::ForkedChildren processes;        // killed and reaped if we leave early
+  std::map<pid_t, std::size_t> lines;   // each running worker's line on the board
 
-  for (int w = 0; w < workers; ++w) {
-    processes.start([&] {
+  const auto start_worker = [&](std::size_t line) {
+    board.waiting(line);
+    lines[processes.start([&, line] {
       close_in_child(listener);
       close_in_child(connection);
       jobs.consumer_only();     // a worker takes jobs...
       results.producer_only();  // ...and gives results
-      while (const auto job = jobs.get()) {
-        results.put(do_job(*job));
-      }
-      results.close();
+      run_worker(jobs, results, board, line);
       return 0;
-    });
+    })] = line;
+  };
+  for (std::size_t w = 0; w < static_cast<std::size_t>(workers); ++w) {
+    start_worker(w);
   }
   // The feeder: reads the client's jobs and puts them into the queue. It is
   // a process of its own so that the server can read results at the same
   // time; otherwise full queues would stop everyone (a deadlock).
-  processes.start([&] {
+  const pid_t feeder = processes.start([&] {
     close_in_child(listener);
     jobs.producer_only();
     results.consumer_only();  // never writes results: its write end must go
@@ -101,38 +144,107 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
     jobs.close();
     return 0;
   });
-  // This process only reads results. Its own copies of the write ends must
-  // be closed, or the end of stream would never come.
+  std::optional<lab::ExitStatus> feeder_status;
+  // This process only reads results, and keeps the read end of the jobs
+  // and the write end of the results for the workers it may have to start
+  // in place of dead ones. So the end of the results is not the end of
+  // the stream (we hold a write end) but every child having ended.
   jobs.close();
-  results.consumer_only();
 
   std::size_t count = 0;
-  for (;;) {
-    // Wait for a result OR a stop request: a SIGTERM that came just before
-    // a blocking read would otherwise be missed, and the read never end.
+  const auto forward = [&](const std::string& result) {
+    lab::queues::write_frame(connection, result);
+    ++count;
+  };
+  while (!feeder_status || !lines.empty()) {
+    // Wait for a result, a child's end OR a stop request: a SIGTERM that came
+    // just before a blocking read would otherwise be missed.
+    std::vector<pollfd> ready{{lab::process_stop().fd(), POLLIN, 0}, {results.read_end().get(), POLLIN, 0}};
+    for (const int pidfd : processes.pidfds()) {
+      ready.push_back({pidfd, POLLIN, 0});
+    }
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(request_deadline -
                                                                     std::chrono::steady_clock::now());
-    if (deadlines.request.count() == 0) {
-      lab::wait_readable(results.read_end().get(), lab::process_stop());
-    } else if (left.count() <= 0 || !lab::wait_readable(results.read_end().get(), lab::process_stop(), left)) {
+    const int timeout = deadlines.request.count() == 0 ? -1 : static_cast<int>(std::max<long>(left.count(), 0));
+    const int got = ::poll(ready.data(), ready.size(), timeout);
+    if (got < 0 && errno != EINTR) {
+      throw lab::os_error("poll");
+    }
+    lab::throw_if_stop_requested();
+    if (got == 0) {
       throw lab::TimeoutError("request timeout: not done within the --request-timeout");
     }
-    const auto result = results.get();
-    if (!result) {
-      break;
+    if (ready[1].revents != 0) {
+      if (const auto result = results.get()) {  // we hold a write end: never the end here
+        forward(*result);
+      }
     }
-    lab::queues::write_frame(connection, *result);
-    ++count;
+    // A child that ended: the feeder (its status is kept for the end), or a
+    // worker. A worker that finished leaves; one that died is reported and
+    // replaced, unless it died in the middle of moving a frame.
+    if (!feeder_status) {
+      feeder_status = processes.status_of(feeder);
+    }
+    for (auto it = lines.begin(); it != lines.end();) {
+      const auto [pid, line] = *it;
+      const auto status = processes.status_of(pid);
+      if (!status) {
+        ++it;
+        continue;
+      }
+      it = lines.erase(it);
+      if (status->success()) {
+        continue;
+      }
+      const std::string how = "worker " + std::to_string(pid) + " " + status->to_string();
+      if (board.doing(line) == lab::queues::Doing::kWorking) {
+        forward(board.job_id(line) + " error: " + how + " while it held this job");
+      } else if (board.doing(line) == lab::queues::Doing::kPutting || status->exited()) {
+        // Half a frame may be in the results (or, if it failed reading a
+        // job, the jobs queue is damaged): nothing after it can be trusted.
+        throw RequestBroken(how + " in the middle of a queue operation");
+      }
+      lab::say("{}; a new worker takes its place", how);
+      start_worker(line);
+    }
   }
-  // Every worker has closed the results queue, so all have ended or are
-  // about to; the feeder ended before them.
-  const auto statuses = processes.wait_all(std::chrono::seconds(10));
-  if (!statuses.back().success()) {
+  // Every child has ended, so all they wrote is in the results pipe: give
+  // up our write end, and the results that are left end in end of stream.
+  results.consumer_only();
+  while (const auto result = results.get()) {
+    forward(*result);
+  }
+  if (!feeder_status->success()) {
     lab::queues::write_frame(connection, "error: a malformed job; see the server's log");
-    throw lab::ProtocolError("the feeder " + statuses.back().to_string());
+    throw lab::ProtocolError("the feeder " + feeder_status->to_string());
   }
   lab::queues::write_frame(connection, "done " + std::to_string(count));
   return count;
+}
+
+// After an error frame, the client may still be sending (the rest of a job
+// we refused). close(2) with unread input sends a reset, and a reset can
+// make the client's kernel throw away our error frame before the client
+// reads it (RFC 1122 4.2.2.13). So stop sending, then read and drop what
+// still comes, for a short while only: the "lingering close".
+void close_after_error(const lab::Fd& connection) {
+  constexpr std::chrono::milliseconds kLinger{250};
+  constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;  // more than any socket buffer holds
+  ::shutdown(connection.get(), SHUT_WR);
+  lab::set_receive_timeout(connection, kLinger);
+  const auto until = std::chrono::steady_clock::now() + kLinger;
+  std::size_t dropped = 0;
+  try {
+    while (dropped < kLingerBytes && std::chrono::steady_clock::now() < until) {
+      const auto chunk = lab::read_some(connection, 64 * 1024);
+      if (!chunk) {
+        break;  // the client has closed too: a clean end
+      }
+      dropped += chunk->size();
+    }
+  } catch (const lab::ProtocolError&) {  // the linger's time is up (TimeoutError)
+  } catch (const std::system_error&) {   // the client reset: it is gone anyway
+  }
 }
 
 }  // namespace
@@ -155,8 +267,16 @@ int main(int argc, char** argv) {
         const std::size_t jobs = serve_client(listener, client->socket, workers, capacity, deadlines);
         lab::say("{}: {} job(s) done by {} worker(s)", peer, jobs, workers);
         ++clients;
+      } catch (const RequestBroken& error) {
+        lab::say("{}: {}; the request ends here", peer, error.what());
+        try {
+          lab::queues::write_frame(client->socket, std::string("error: ") + error.what() + "; the request ends here");
+          close_after_error(client->socket);
+        } catch (const std::system_error&) {  // the client is gone: nothing more to tell it
+        }
       } catch (const lab::ProtocolError& error) {
         lab::say("{} refused: {}", peer, error.what());
+        close_after_error(client->socket);
       } catch (const std::system_error& error) {
         lab::say("{} dropped: {}", peer, error.what());
       }

@@ -5,6 +5,8 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,11 +20,14 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "lab/forked.hpp"
 #include "lab/io.hpp"
+#include "lab/process.hpp"
 #include "lab/socket.hpp"
+#include "lab/stop.hpp"
 #include "lab/testing.hpp"
 #include "process_queue.hpp"
 
@@ -592,4 +597,214 @@ TEST_CASE("09.p pair: a client with no server says so in one line") {
   const auto works = lab::testing::run({kClient, "--port", std::to_string(server.port()), "--jobs", "10"});
   INFO(works.describe());
   CHECK(works.out.find("10 jobs sent, 10 results") != std::string::npos);
+}
+
+namespace {
+
+// Reads the server's frames until its last one ("done N" or "error: ...");
+// each frame read within 5 s, or the case fails instead of hanging.
+std::vector<std::string> frames_until_the_end(const Fd& connection) {
+  lab::set_receive_timeout(connection, 5000ms);
+  std::vector<std::string> frames;
+  while (const auto frame = read_frame(connection)) {
+    frames.push_back(*frame);
+    if (frame->rfind("done ", 0) == 0 || frame->rfind("error: ", 0) == 0) {
+      break;
+    }
+  }
+  return frames;
+}
+
+// The worker pid in a result "ID PID TEXT".
+int worker_of(const std::string& result) {
+  const auto first = result.find(' ');
+  REQUIRE(first != std::string::npos);
+  return std::atoi(result.c_str() + first + 1);
+}
+
+// True once process `pid` sleeps in system call `number` (SYS_read: waiting
+// for a job; SYS_write: waiting for room in a pipe), seen twice in a row
+// 2 ms apart, from /proc/PID/{stat,syscall}; false after 3 s.
+bool asleep_in(int pid, long number) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const auto in_call = [&proc, number] {
+    std::ifstream stat(proc + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto after_name = line.rfind(") ");
+    std::ifstream call(proc + "/syscall");
+    long current = -1;
+    call >> current;
+    return after_name != std::string::npos && line[after_name + 2] == 'S' && current == number;
+  };
+  const auto give_up = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (in_call()) {
+      std::this_thread::sleep_for(2ms);
+      if (in_call()) {
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return false;
+}
+
+// A stand-in for the server, listening on 127.0.0.1 (port 0), that the
+// client under test connects to.
+struct FakeServer {
+  Fd listener = lab::tcp_listen(lab::Endpoint{"127.0.0.1", 0});
+  [[nodiscard]] std::string port() const {
+    return std::to_string(lab::SocketAddress::local_of(listener.get()).port());
+  }
+  // The client's connection, within 5 s.
+  [[nodiscard]] Fd accept() const {
+    lab::StopSignal never;
+    REQUIRE(lab::wait_readable(listener.get(), never, 5000ms));
+    auto client = lab::accept_client(listener, never);
+    REQUIRE(client.has_value());
+    return std::move(client->socket);
+  }
+};
+
+// A client sending far more than the socket buffers hold: its sender thread
+// is soon blocked in send(2), as a client is when a server stops reading.
+lab::Child start_busy_client(const FakeServer& fake) {
+  return lab::Child::spawn({kClient, "--port", fake.port(), "--jobs", "100000", "--max-size", "20000"});
+}
+
+}  // namespace
+
+TEST_CASE("09.p pair: a result too long for a frame comes back as an error for its job, and the server goes on") {
+  auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "2"});
+  INFO(server.stop_and_describe());
+  {
+    const Fd client = lab::tcp_connect(lab::Endpoint{"127.0.0.1", server.port()});
+    // The job fills a frame; its result adds the worker's pid and a space.
+    write_frame(client, "1 " + std::string(lab::queues::kMaxMessage - 2, 'x'));
+    write_frame(client, "2 small");
+    ::shutdown(client.get(), SHUT_WR);
+    const auto frames = frames_until_the_end(client);
+    INFO("frames: ", frames.size(), ", the last: ", frames.empty() ? "" : frames.back().substr(0, 80));
+    const auto error_for_1 =
+        std::find_if(frames.begin(), frames.end(), [](const std::string& f) { return f.rfind("1 error: ", 0) == 0; });
+    CHECK_MESSAGE(error_for_1 != frames.end(), "no '1 error: ...' frame for the job whose result is too long");
+    CHECK(std::count_if(frames.begin(), frames.end(),
+                        [](const std::string& f) { return f.rfind("2 ", 0) == 0 && f.ends_with(" SMALL"); }) == 1);
+    CHECK(!frames.empty());
+    CHECK(frames.back() == "done 2");
+  }
+  const auto result = lab::testing::run({kClient, "--port", std::to_string(server.port()), "--jobs", "50"}, "", 8s);
+  INFO(result.describe());
+  CHECK(result.status.success());
+}
+
+TEST_CASE("09.p pair: a worker killed while it waits for work is replaced, and the client's jobs are all done") {
+  // One worker: it is the one waiting in get, holding the readers' lock.
+  auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "1"});
+  INFO(server.stop_and_describe());
+  const Fd client = lab::tcp_connect(lab::Endpoint{"127.0.0.1", server.port()});
+  lab::set_receive_timeout(client, 5000ms);
+  write_frame(client, "1 first");
+  const auto first = read_frame(client);
+  REQUIRE(first.has_value());
+  const int killed = worker_of(*first);
+  REQUIRE(killed > 0);
+  // Killed once it waits for the next job: just after its put it has not
+  // yet written on the board that it is waiting, and the server would take
+  // it for a worker killed in the middle of a frame.
+  REQUIRE_MESSAGE(asleep_in(killed, SYS_read), "the worker never went to sleep waiting for a job");
+  REQUIRE(::kill(killed, SIGKILL) == 0);
+  // A killed reader still takes what reaches the pipe before it is gone
+  // (pipe_read finds data before it looks at the signal): send job 2 only
+  // once the server has reaped it. Polling /proc for a state, bounded.
+  const auto give_up = std::chrono::steady_clock::now() + 3s;
+  while (fs::exists("/proc/" + std::to_string(killed)) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(2ms);
+  }
+  REQUIRE_FALSE_MESSAGE(fs::exists("/proc/" + std::to_string(killed)), "the killed worker was not reaped within 3 s");
+  write_frame(client, "2 second");
+  ::shutdown(client.get(), SHUT_WR);
+  const auto frames = frames_until_the_end(client);
+  REQUIRE_MESSAGE(frames.size() == 2, "expected the result of job 2 and 'done 2', got ", frames.size(), " frame(s)",
+                  frames.empty() ? "" : ", the last: " + frames.back());
+  CHECK(frames[0].rfind("2 ", 0) == 0);
+  CHECK(frames[0].ends_with(" SECOND"));
+  CHECK(worker_of(frames[0]) != killed);
+  CHECK(frames[1] == "done 2");
+}
+
+TEST_CASE("09.p pair: a worker killed in the middle of putting a result ends the request with 'error:', and the server goes on") {
+  auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "1", "--capacity", "4096"});
+  INFO(server.stop_and_describe());
+  {
+    const Fd client = lab::tcp_connect(lab::Endpoint{"127.0.0.1", server.port()});
+    // 40 MB of results, far more than the socket buffers and the pipes hold,
+    // each under PIPE_BUF (never half written): with nobody reading them,
+    // the worker ends up asleep in the write of its put.
+    std::jthread sender([&client] {
+      try {
+        for (int i = 1; i <= 20'000; ++i) {
+          write_frame(client, std::to_string(i) + " " + std::string(2000, 'r'));
+        }
+      } catch (const std::exception&) {  // shut down below: the rest is not sent
+      }
+    });
+    lab::set_receive_timeout(client, 5000ms);
+    const auto first = read_frame(client);
+    REQUIRE(first.has_value());
+    const int killed = worker_of(*first);
+    REQUIRE_MESSAGE(asleep_in(killed, SYS_write), "the worker never filled the results pipe");
+    REQUIRE(::kill(killed, SIGKILL) == 0);
+    // No more jobs: shutdown wakes the sender from its send. (Jobs left
+    // unread would make the server's close a reset, and our frames lost.)
+    ::shutdown(client.get(), SHUT_WR);
+    sender.join();
+    const auto frames = frames_until_the_end(client);
+    REQUIRE(!frames.empty());
+    CHECK_MESSAGE(frames.back().rfind("error: worker " + std::to_string(killed) + " killed by SIGKILL", 0) == 0,
+                  "the last frame: ", frames.back().substr(0, 80));
+  }
+  const auto result = lab::testing::run({kClient, "--port", std::to_string(server.port()), "--jobs", "50"}, "", 8s);
+  INFO(result.describe());
+  CHECK(result.status.success());
+}
+
+TEST_CASE("09.p pair: the client ends at once when the server answers 'error:' and stops reading") {
+  const FakeServer fake;
+  lab::Child client = start_busy_client(fake);
+  const Fd connection = fake.accept();
+  lab::set_receive_timeout(connection, 5000ms);
+  REQUIRE(read_frame(connection).has_value());  // the client is sending
+  write_frame(connection, "error: the test server refuses");
+  // The connection stays open and unread: the client's sender stays blocked
+  // in send unless the client shuts the connection down itself.
+  const auto status = client.wait_for(3000ms);
+  REQUIRE_MESSAGE(status.has_value(), "the client still runs 3 s after the server's 'error:'");
+  CHECK(*status == lab::ExitStatus{1, 0});
+}
+
+TEST_CASE("09.p pair: the client ends at once when the server closes the connection") {
+  const FakeServer fake;
+  lab::Child client = start_busy_client(fake);
+  {
+    const Fd connection = fake.accept();
+    lab::set_receive_timeout(connection, 5000ms);
+    REQUIRE(read_frame(connection).has_value());  // the client is sending; now we close
+  }
+  const auto status = client.wait_for(3000ms);
+  REQUIRE_MESSAGE(status.has_value(), "the client still runs 3 s after the server closed the connection");
+  CHECK(*status == lab::ExitStatus{1, 0});
+}
+
+TEST_CASE("09.p pair: SIGTERM stops a client whose server neither reads nor answers") {
+  const FakeServer fake;
+  lab::Child client = start_busy_client(fake);
+  const Fd connection = fake.accept();
+  lab::set_receive_timeout(connection, 5000ms);
+  REQUIRE(read_frame(connection).has_value());  // the client is sending
+  client.send_signal(SIGTERM);
+  const auto status = client.wait_for(1000ms);
+  REQUIRE_MESSAGE(status.has_value(), "the client still runs 1 s after SIGTERM");
+  CHECK(*status == lab::ExitStatus{130, 0});
 }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <csignal>
 #include <stdexcept>
 #include <thread>
@@ -70,6 +71,23 @@ TEST_CASE("ForkedChildren: stop_all ends children with SIGTERM, and reap_finishe
   CHECK(workers.running() == 0);
   CHECK(workers.reap_finished() == 0);
   CHECK(workers.size() == 0);
+  CHECK(lab::testing::child_pids().empty());
+}
+
+TEST_CASE("ForkedChildren: status_of tells how one child ended, and keeps it for wait_all") {
+  lab::ForkedChildren workers;
+  const pid_t sleeper = workers.start([] {
+    ::pause();
+    return 0;
+  });
+  const pid_t quitter = workers.start([] { return 4; });
+  CHECK_FALSE(workers.status_of(sleeper).has_value());
+  CHECK_FALSE(workers.status_of(-1).has_value());  // not ours
+  REQUIRE(::kill(sleeper, SIGKILL) == 0);
+  const auto statuses = workers.wait_all(3s);
+  CHECK(workers.status_of(sleeper) == std::optional<lab::ExitStatus>(lab::ExitStatus{128 + SIGKILL, SIGKILL}));
+  CHECK(workers.status_of(quitter) == std::optional<lab::ExitStatus>(lab::ExitStatus{4, 0}));
+  CHECK(statuses.at(0) == lab::ExitStatus{128 + SIGKILL, SIGKILL});
   CHECK(lab::testing::child_pids().empty());
 }
 

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <string>
 #include <system_error>
@@ -89,6 +91,28 @@ inline std::vector<int> children_of(ServerProcess& server) {
 inline bool wait_for_children(ServerProcess& server, std::size_t count, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (children_of(server).size() != count) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+// How many descriptors the server has open (entries of /proc/PID/fd).
+inline int open_fds_of(ServerProcess& server) {
+  const std::filesystem::path fds = "/proc/" + std::to_string(server.child().pid()) + "/fd";
+  const auto entries = std::filesystem::directory_iterator(fds);
+  return static_cast<int>(std::distance(std::filesystem::begin(entries), std::filesystem::end(entries)));
+}
+
+// Polls /proc until the server is back to `baseline` descriptors and has no
+// child (running or zombie), or `timeout` passes; true if it got there. A
+// server closes a client's descriptors just after the client has its
+// answer, so the state is waited for, within a bound.
+inline bool back_to_baseline(ServerProcess& server, int baseline, std::chrono::milliseconds timeout = 3s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (open_fds_of(server) != baseline || !children_of(server).empty()) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return false;
     }

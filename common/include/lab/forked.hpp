@@ -69,6 +69,12 @@ class ForkedChildren {
   // (a server calls it now and then); returns how many.
   std::size_t reap_finished();
 
+  // The status of child `pid` once it has ended (reaped now, without
+  // waiting), nullopt while it runs or if it is not ours. It stays listed:
+  // wait_all reports it too. A server that must know how each child ended
+  // (a worker killed, not finished) asks this when the child's pidfd fires.
+  std::optional<ExitStatus> status_of(pid_t pid);
+
   // SIGTERM to every child still running, up to `grace` for them to end,
   // then SIGKILL; reaps them all.
   void stop_all(std::chrono::milliseconds grace);
