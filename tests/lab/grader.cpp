@@ -28,6 +28,7 @@
 #include "lab/process.hpp"
 #include "lab/sha256.hpp"
 #include "lab/stop.hpp"
+#include "lab/testing.hpp"
 #include "screen.hpp"
 #include "shell.hpp"
 #include "supervise.hpp"
@@ -130,6 +131,34 @@ std::string first_failure(const std::string& output) {
     text += (text.empty() ? "" : "\n") + tail[i];
   }
   return text.empty() ? "failed without a message" : text;
+}
+
+// What the programs a failed case started wrote on stderr: the report the
+// tests' main() prints after the case (lab::testing::programs_report in
+// tests/support), found by its heading; "" if there is none. Bounded again
+// here: the case's output is the student's program's to fill.
+std::string programs_report_in(const std::string& output) {
+  const auto start = output.rfind(lab::testing::kProgramsHeading);
+  if (start == std::string::npos) {
+    return "";
+  }
+  constexpr int kMostLines = 80;
+  std::istringstream lines(output.substr(start));
+  std::string line;
+  std::string text;
+  int taken = 0;
+  while (std::getline(lines, line)) {
+    if (taken > 0 && line.rfind("  ", 0) != 0) {
+      break;  // every line after the heading is indented
+    }
+    if (taken == kMostLines) {
+      text += "\n  ... (the rest left out)";
+      break;
+    }
+    text += (taken == 0 ? "" : "\n") + (line.size() > 400 ? line.substr(0, 400) + "..." : line);
+    ++taken;
+  }
+  return text;
 }
 
 // Who runs the cases, and under which limits.
@@ -471,9 +500,14 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
     result.message = race;
   } else {
     result.outcome = Outcome::kFailed;
-    result.message = first_failure(result.output);
+    // The programs' report comes after doctest's: not a failure of its own.
+    const std::string programs = programs_report_in(result.output);
+    result.message = first_failure(result.output.substr(0, result.output.rfind(lab::testing::kProgramsHeading)));
     if (reported && verdict_problem != "failed") {
       result.message += "\n" + verdict_problem;
+    }
+    if (!programs.empty()) {
+      result.message += "\n" + programs;
     }
   }
 }
