@@ -223,6 +223,13 @@ TEST_CASE("grader: a failed two-program case shows both programs' stderr, bounde
   CHECK(text.find("server: the reason of the server") != std::string::npos);
   CHECK(text.find("client line 50\\n") != std::string::npos);
   CHECK(text.find("(30 lines left out)") != std::string::npos);
+  // A program that crashed: the command that runs it under the debugger.
+  const auto crashed = result.out.find("failed 95.1 a server that crashes");
+  REQUIRE(crashed != std::string::npos);
+  const std::string crash = result.out.substr(crashed, result.out.find("rerun: ", crashed) - crashed);
+  CHECK(crash.find("server (the server) killed by SIGSEGV") != std::string::npos);
+  CHECK(crash.find("debug it: gdb -q -ex run -ex bt --args /") != std::string::npos);
+  CHECK(crash.find("/server --host 127.0.0.1 --port 0") != std::string::npos);
   CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
   fs::remove(json);
 }

@@ -48,6 +48,13 @@ ProgramList& program_list() {
 
 std::string base_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
 
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
 }  // namespace
 
 std::string bounded_lines(const std::string& text, std::size_t head, std::size_t tail) {
@@ -73,12 +80,25 @@ std::string bounded_lines(const std::string& text, std::size_t head, std::size_t
   return out;
 }
 
-void note_program(const std::string& role, const std::string& program, const std::string& how_it_ended,
-                  const std::string& errors) {
+void note_program(const std::string& role, const std::vector<std::string>& argv, const ExitStatus& status,
+                  const std::string& how_it_ended, const std::string& errors) {
   // "lessons/01_udp/client", not the build folder's whole path.
+  const std::string& program = argv.front();
   const auto lessons = program.find("/lessons/");
   std::string entry = "  " + (lessons != std::string::npos ? program.substr(lessons + 1) : base_name(program)) +
                       (role.empty() ? "" : " (" + role + ")") + " " + how_it_ended;
+  std::string debug;
+  if (status.signal == SIGSEGV || status.signal == SIGBUS || status.signal == SIGFPE || status.signal == SIGILL ||
+      status.signal == SIGABRT) {
+    // The same program under the debugger shows where it crashed.
+    debug = "    debug it: gdb -q -ex run -ex bt --args";
+    for (const auto& word : argv) {
+      const bool plain = !word.empty() && word.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@") == std::string::npos;
+      debug += " " + (plain ? word : "'" + replace_all(word, "'", "'\\''") + "'");
+    }
+    debug += "\n";
+  }
   if (errors.empty()) {
     entry += "; nothing on stderr\n";
   } else {
@@ -100,6 +120,7 @@ void note_program(const std::string& role, const std::string& program, const std
       entry += "    " + line + "\n";
     }
   }
+  entry += debug;
   ProgramList& list = program_list();
   const std::lock_guard lock(list.mutex);
   list.entries.push_back(std::move(entry));
@@ -138,7 +159,7 @@ ServerProcess ServerProcess::start(const std::string& program, std::vector<std::
   std::vector<std::string> argv{program, "--host", "127.0.0.1", "--port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ServerProcess server;
-  server.program_ = program;
+  server.argv_ = argv;
   server.child_ = Child::spawn(argv, options);
   LineReader reader(server.child_.output());
   std::optional<std::string> line;
@@ -176,7 +197,7 @@ ServerProcess& ServerProcess::operator=(ServerProcess&& other) noexcept {
   if (this != &other) {
     note_how_it_ended();
     child_ = std::move(other.child_);
-    program_ = std::move(other.program_);
+    argv_ = std::move(other.argv_);
     host_ = std::move(other.host_);
     port_ = other.port_;
     stdout_rest_ = std::move(other.stdout_rest_);
@@ -194,12 +215,14 @@ void ServerProcess::note_how_it_ended() noexcept {
   }
   try {
     std::string how;
-    if (const auto status = child_.status()) {
-      how = status->to_string();
+    ExitStatus status;
+    if (const auto ended = child_.status()) {
+      status = *ended;
+      how = status.to_string();
     } else {
       child_.send_signal(SIGKILL);
       how = "still running at the end of the case, then killed";
-      child_.wait();
+      status = child_.wait();
     }
     if (!stderr_read_ && child_.errors()) {
       // The server has ended, so what it wrote is in the pipe already; a
@@ -209,7 +232,7 @@ void ServerProcess::note_how_it_ended() noexcept {
       } catch (const TimeoutError&) {
       }
     }
-    note_program("the server", program_, how, stderr_);
+    note_program("the server", argv_, status, how, stderr_);
   } catch (...) {
     // A destructor must not throw; the report is only a help.
   }
@@ -328,7 +351,7 @@ ProgramResult run(const std::vector<std::string>& argv, const std::string& input
     child.send_signal(SIGKILL);
   }
   result.status = child.wait();
-  note_program("", argv.front(),
+  note_program("", argv, result.status,
                (result.timed_out ? "timed out after " + std::to_string(timeout.count()) + " ms and was killed; " : "") +
                    result.status.to_string(),
                result.err);

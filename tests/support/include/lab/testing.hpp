@@ -61,7 +61,7 @@ class ServerProcess {
   void note_how_it_ended() noexcept;
 
   Child child_;
-  std::string program_;
+  std::vector<std::string> argv_;
   std::string host_;
   std::uint16_t port_ = 0;
   std::string stdout_rest_;
@@ -93,9 +93,10 @@ ProgramResult run(const std::vector<std::string>& argv, const std::string& input
 // case fails, and `lab grade` (tests/lab/grader.cpp) puts that report, which
 // opens with kProgramsHeading, into the case's failure message.
 inline constexpr std::string_view kProgramsHeading = "the programs this case started, and their stderr:";
-// `role` is shown beside the program's name ("the server"), if not empty.
-void note_program(const std::string& role, const std::string& program, const std::string& how_it_ended,
-                  const std::string& errors);
+// `role` is shown beside the program's name ("the server"), if not empty. A
+// program killed by a crash signal gets the command that debugs it.
+void note_program(const std::string& role, const std::vector<std::string>& argv, const ExitStatus& status,
+                  const std::string& how_it_ended, const std::string& errors);
 void forget_programs();
 // kProgramsHeading, then one entry per program (the last 8 of them), each
 // line indented, each stderr bounded by bounded_lines(); "" if none ran.
