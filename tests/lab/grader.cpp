@@ -28,6 +28,7 @@
 #include "lab/process.hpp"
 #include "lab/sha256.hpp"
 #include "lab/stop.hpp"
+#include "lab/testing.hpp"
 #include "screen.hpp"
 #include "shell.hpp"
 #include "supervise.hpp"
@@ -130,6 +131,34 @@ std::string first_failure(const std::string& output) {
     text += (text.empty() ? "" : "\n") + tail[i];
   }
   return text.empty() ? "failed without a message" : text;
+}
+
+// What the programs a failed case started wrote on stderr: the report the
+// tests' main() prints after the case (lab::testing::programs_report in
+// tests/support), found by its heading; "" if there is none. Bounded again
+// here: the case's output is the student's program's to fill.
+std::string programs_report_in(const std::string& output) {
+  const auto start = output.rfind(lab::testing::kProgramsHeading);
+  if (start == std::string::npos) {
+    return "";
+  }
+  constexpr int kMostLines = 80;
+  std::istringstream lines(output.substr(start));
+  std::string line;
+  std::string text;
+  int taken = 0;
+  while (std::getline(lines, line)) {
+    if (taken > 0 && line.rfind("  ", 0) != 0) {
+      break;  // every line after the heading is indented
+    }
+    if (taken == kMostLines) {
+      text += "\n  ... (the rest left out)";
+      break;
+    }
+    text += (taken == 0 ? "" : "\n") + (line.size() > 400 ? line.substr(0, 400) + "..." : line);
+    ++taken;
+  }
+  return text;
 }
 
 // Who runs the cases, and under which limits.
@@ -307,52 +336,135 @@ std::string crash_location(const std::string& output, const fs::path& executable
   return text;
 }
 
-// A ThreadSanitizer report, shortened: its WARNING line, each access with
-// its first frames and those in the lesson's own files (where the race is),
-// and its SUMMARY; paths from lessons/ on, without the program's offsets.
-std::string sanitizer_report(const std::string& output) {
+// A ThreadSanitizer report, shortened to its first warning: the WARNING
+// line, then each access with the frames in the lesson's own files first
+// (where the race is), then the innermost other frame (what was touched).
+// Paths from lessons/ on. ThreadSanitizer's own symbolizer often names a
+// function but not its file ("<null>"): such frames are looked up again with
+// addr2line(1) in the program they name, if it sits beside `executable`.
+std::string sanitizer_report(const std::string& output, const fs::path& executable) {
   const auto start = output.find("WARNING: ThreadSanitizer:");
   if (start == std::string::npos) {
     return "";
   }
+  const auto line_start = output.rfind('\n', start);
+  // The report may be indented (a program's stderr in the programs' report).
+  const std::size_t base = start - (line_start == std::string::npos ? 0 : line_start + 1);
+  struct Frame {
+    std::string number;    // "#2"
+    std::string function;
+    std::string place;     // "/path/file.cpp:12", or "" if unknown
+    std::string module;    // "test10_grade"
+    std::string offset;    // "0x9e9c2"
+  };
+  struct Access {
+    std::string header;  // "Read of size 8 at 0x... by main thread:"
+    std::vector<Frame> frames;
+  };
+  std::string warning;
+  std::vector<Access> accesses;
   std::istringstream lines(output.substr(start));
   std::string line;
-  std::string text;
-  int frames_in_access = 0;
-  int taken = 0;
-  bool taken_accesses_done = false;
-  while (std::getline(lines, line) && taken < 16) {
-    const auto hash = line.find('#');
-    const bool frame = hash != std::string::npos && line.find_first_not_of(' ') == hash;
-    if (text.empty()) {
-      text = line;
-    } else if (line.find("SUMMARY: ThreadSanitizer") != std::string::npos) {
-      text += "\n" + line;
-      break;
-    } else if (line.rfind("  Location", 0) == 0 || line.rfind("  Mutex", 0) == 0 ||
-               line.rfind("  Thread", 0) == 0) {
-      frames_in_access = 1 << 20;  // where things were created: not where the race is
-      taken_accesses_done = true;
-    } else if (taken_accesses_done) {
+  while (std::getline(lines, line)) {
+    if (warning.empty()) {
+      warning = line;
       continue;
-    } else if (frame) {
-      const bool ours = line.find("lessons/") != std::string::npos;
-      if (ours || frames_in_access < 2) {
-        std::string shown = line;
-        if (const auto at = shown.find(" /"); at != std::string::npos && ours) {
-          shown.erase(at + 1, shown.find("lessons/") - at - 1);
+    }
+    const std::string text = line.size() > base ? line.substr(base) : "";
+    if (line.find("SUMMARY: ThreadSanitizer") != std::string::npos || text.rfind("==================", 0) == 0 ||
+        text.rfind("  Location", 0) == 0 || text.rfind("  Mutex", 0) == 0 || text.rfind("  Thread", 0) == 0) {
+      break;  // past the accesses: where things were created, not where the race is
+    }
+    const auto first = text.find_first_not_of(' ');
+    if (first == 2) {
+      accesses.push_back({text.substr(2), {}});
+    } else if (first != std::string::npos && text[first] == '#' && !accesses.empty()) {
+      // "    #2 function /path/file.cpp:12 (module+0x9e9c2)"; a function name may hold spaces.
+      Frame frame;
+      std::string rest = text.substr(first);
+      frame.number = rest.substr(0, rest.find(' '));
+      rest = rest.substr(std::min(rest.size(), frame.number.size() + 1));
+      if (const auto open = rest.rfind(" ("); open != std::string::npos && rest.back() == ')') {
+        const std::string where = rest.substr(open + 2, rest.size() - open - 3);
+        if (const auto plus = where.rfind("+0x"); plus != std::string::npos) {
+          frame.module = where.substr(0, plus);
+          frame.offset = where.substr(plus + 1);
         }
-        if (const auto offset = shown.rfind(" ("); offset != std::string::npos && shown.back() == ')') {
-          shown.erase(offset);
-        }
-        text += "\n" + shown;
-        ++taken;
+        rest.erase(open);
       }
-      ++frames_in_access;
-    } else if (!line.empty() && line.find_first_not_of(' ') == 2) {  // "  Write of size 1 at ... by thread T8:"
-      text += "\n" + line;
-      frames_in_access = 0;
-      ++taken;
+      const auto space = rest.rfind(' ');
+      frame.function = space == std::string::npos ? rest : rest.substr(0, space);
+      frame.place = space == std::string::npos ? "" : rest.substr(space + 1);
+      if (frame.place == "<null>") {
+        frame.place.clear();
+      }
+      accesses.back().frames.push_back(frame);
+    }
+  }
+  // One addr2line per program for the frames without a file.
+  std::map<std::string, std::vector<Frame*>> unplaced;
+  for (auto& access : accesses) {
+    for (auto& frame : access.frames) {
+      if (frame.place.empty() && !frame.offset.empty() && !frame.module.empty() &&
+          frame.module.find('/') == std::string::npos) {
+        unplaced[frame.module].push_back(&frame);
+      }
+    }
+  }
+  for (auto& [module, frames] : unplaced) {
+    const fs::path program = executable.parent_path() / module;
+    if (!fs::exists(program)) {
+      continue;
+    }
+    std::vector<std::string> argv{"addr2line", "-e", program.string()};
+    for (const Frame* frame : frames) {
+      argv.push_back(frame->offset);
+    }
+    try {
+      const Result places = run_command(argv, std::chrono::seconds(10));
+      std::istringstream found(places.output);
+      for (Frame* frame : frames) {
+        std::string place;
+        if (!std::getline(found, place)) {
+          break;
+        }
+        if (const auto cut = place.find(" (discriminator"); cut != std::string::npos) {
+          place.erase(cut);
+        }
+        if (place.rfind("??", 0) != 0) {
+          frame->place = place;
+        }
+      }
+    } catch (const std::exception&) {
+      // no addr2line: the frames keep ThreadSanitizer's names
+    }
+  }
+  auto shown = [](const Frame& frame) {
+    const auto lessons = frame.place.find("lessons/");
+    const std::string place = lessons != std::string::npos ? frame.place.substr(lessons)
+                              : frame.place.empty()        ? "(no file known)"
+                                                           : fs::path(frame.place).filename().string();
+    const std::string function = frame.function.size() > 120 ? frame.function.substr(0, 120) + "..." : frame.function;
+    return "    " + frame.number + " " + function + " " + place;
+  };
+  std::string text = warning.substr(std::min(base, warning.size()));
+  for (const auto& access : accesses) {
+    text += "\n  " + access.header;
+    int ours = 0;
+    for (const auto& frame : access.frames) {
+      if (frame.place.find("lessons/") != std::string::npos && ours < 4) {
+        text += "\n" + shown(frame);
+        ++ours;
+      }
+    }
+    // What was touched (the innermost frame), or, if none of the frames is
+    // the lesson's, the first two.
+    int others = 0;
+    for (const auto& frame : access.frames) {
+      if (frame.place.find("lessons/") == std::string::npos && others < (ours > 0 ? 1 : 2)) {
+        text += "\n" + shown(frame);
+        ++others;
+      }
     }
   }
   return text;
@@ -466,14 +578,19 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
     result.outcome = Outcome::kFailed;
     result.message = "the case ended without reporting a result (" + status->to_string() +
                      "): did an exercise call exit(), _exit() or quick_exit()?";
-  } else if (const std::string race = sanitizer_report(result.output); !race.empty()) {
+  } else if (const std::string race = sanitizer_report(result.output, job.executable); !race.empty()) {
     result.outcome = Outcome::kFailed;
     result.message = race;
   } else {
     result.outcome = Outcome::kFailed;
-    result.message = first_failure(result.output);
+    // The programs' report comes after doctest's: not a failure of its own.
+    const std::string programs = programs_report_in(result.output);
+    result.message = first_failure(result.output.substr(0, result.output.rfind(lab::testing::kProgramsHeading)));
     if (reported && verdict_problem != "failed") {
       result.message += "\n" + verdict_problem;
+    }
+    if (!programs.empty()) {
+      result.message += "\n" + programs;
     }
   }
 }

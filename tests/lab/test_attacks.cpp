@@ -219,7 +219,17 @@ TEST_CASE("grader: a data race costs points in a `sanitize: thread` lesson, with
   CHECK(count(text, "\"status\": \"failed\"") == 1);
   CHECK(json_number(text, "score") == doctest::Approx(1.0));
   CHECK(result.out.find("failed 96.1 two threads set the answer (under ThreadSanitizer)") != std::string::npos);
-  CHECK(result.out.find("WARNING: ThreadSanitizer: data race") != std::string::npos);
-  CHECK(result.out.find("race.cpp:") != std::string::npos);
+  // The first warning, not the summary; under each access the answer's own
+  // frame (lessons/...) first, then the library's innermost frame.
+  const auto failed = result.out.find("failed 96.1 two threads set the answer (under ThreadSanitizer)");
+  REQUIRE(failed != std::string::npos);
+  const std::string shown = result.out.substr(failed, result.out.find("rerun: ", failed) - failed);
+  CHECK(shown.find("  | WARNING: ThreadSanitizer: data race") != std::string::npos);
+  CHECK(shown.find("SUMMARY") == std::string::npos);
+  const auto ours = shown.find("lessons/96_race/race.cpp:");
+  const auto library = shown.find("stl_algobase.h:");
+  CHECK(ours != std::string::npos);
+  CHECK(library != std::string::npos);
+  CHECK(ours < library);
   CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
 }

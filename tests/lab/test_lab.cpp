@@ -193,3 +193,43 @@ TEST_CASE("lab watch grades, grades again when a file is saved, and quits on q, 
   fs::remove_all(copy);
   fs::remove(fs::path(kFixtureBuild) / "lab-state.txt");
 }
+
+TEST_CASE("grader: a failed two-program case shows both programs' stderr, bounded, in its message and results.json") {
+  AdoptOrphans adopt;
+  const fs::path pair = LAB_PAIR;
+  const fs::path json = temp_file("pair.json");
+  const auto result = lab_tool({"--source-dir", (pair / "source").string(), "--build-dir", (pair / "build").string(),
+                                "grade", "--no-build", "--no-save", "--json", json.string()});
+  INFO(result.describe());
+  CHECK(result.status == lab::ExitStatus{1, 0});
+  const auto failed = result.out.find("failed 95.1 a server and a client that fail");
+  REQUIRE(failed != std::string::npos);
+  const std::string shown = result.out.substr(failed, result.out.find("rerun: ", failed) - failed);
+  // doctest's first failure, then each program: how it ended and its stderr.
+  CHECK(shown.find("ERROR: CHECK( result.status.success() )") != std::string::npos);
+  CHECK(shown.find(std::string(lab::testing::kProgramsHeading)) != std::string::npos);
+  CHECK(shown.find("client exited with status 3; stderr:") != std::string::npos);
+  CHECK(shown.find("server (the server) still running at the end of the case, then killed; stderr:") !=
+        std::string::npos);
+  CHECK(shown.find("server: the reason of the server") != std::string::npos);
+  // Fifty lines: the first ten and the last ten, and how many are left out.
+  CHECK(shown.find("client line 1\n") != std::string::npos);
+  CHECK(shown.find("client line 10\n") != std::string::npos);
+  CHECK(shown.find("(30 lines left out)") != std::string::npos);
+  CHECK(shown.find("client line 25\n") == std::string::npos);
+  CHECK(shown.find("client line 50\n") != std::string::npos);
+  const std::string text = read_file(json);
+  REQUIRE(JsonChecker(text).valid());
+  CHECK(text.find("server: the reason of the server") != std::string::npos);
+  CHECK(text.find("client line 50\\n") != std::string::npos);
+  CHECK(text.find("(30 lines left out)") != std::string::npos);
+  // A program that crashed: the command that runs it under the debugger.
+  const auto crashed = result.out.find("failed 95.1 a server that crashes");
+  REQUIRE(crashed != std::string::npos);
+  const std::string crash = result.out.substr(crashed, result.out.find("rerun: ", crashed) - crashed);
+  CHECK(crash.find("server (the server) killed by SIGSEGV") != std::string::npos);
+  CHECK(crash.find("debug it: gdb -q -ex run -ex bt --args /") != std::string::npos);
+  CHECK(crash.find("/server --host 127.0.0.1 --port 0") != std::string::npos);
+  CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
+  fs::remove(json);
+}

@@ -21,6 +21,15 @@
 #include <string>
 #include <vector>
 
+// From tests/support/testing.cpp (lab/testing.hpp): the list of programs a
+// case started and what they wrote on stderr. Declared weak here because
+// not every test program links the helpers (the grader's fixtures do not):
+// without them, these are null and the report is skipped.
+namespace lab::testing {
+__attribute__((weak)) void forget_programs();
+__attribute__((weak)) std::string programs_report();
+}  // namespace lab::testing
+
 namespace {
 
 // The verdict channel of `lab grade` (tests/lab/grader.cpp; docs/instructors.md,
@@ -87,10 +96,23 @@ class VerdictListener : public doctest::IReporter {
   void report_query(const doctest::QueryData& /*data*/) override {}
   void test_run_start() override {}
   void test_run_end(const doctest::TestRunStats& /*stats*/) override {}
-  void test_case_start(const doctest::TestCaseData& data) override { current_ = data.m_name; }
+  void test_case_start(const doctest::TestCaseData& data) override {
+    current_ = data.m_name;
+    if (lab::testing::forget_programs != nullptr) {
+      lab::testing::forget_programs();
+    }
+  }
   void test_case_reenter(const doctest::TestCaseData& /*data*/) override {}
   void test_case_end(const doctest::CurrentTestCaseStats& stats) override {
     outcomes().push_back({current_, stats.testCaseSuccess});
+    // The programs' stderr holds the reason a two-program case failed (the
+    // server's "bind: Address already in use", the client's "not
+    // implemented"): shown after the case's failures, where `lab grade` finds it.
+    if (!stats.testCaseSuccess && lab::testing::programs_report != nullptr) {
+      const std::string report = lab::testing::programs_report();
+      std::fputs(report.c_str(), stdout);
+      std::fflush(stdout);
+    }
   }
   void test_case_exception(const doctest::TestCaseException& /*data*/) override {}
   void subcase_start(const doctest::SubcaseSignature& /*signature*/) override {}

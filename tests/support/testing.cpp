@@ -12,8 +12,10 @@
 #include <array>
 #include <csignal>
 #include <cerrno>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -29,13 +31,135 @@ namespace {
 
 constexpr std::string_view kReadyPrefix = "listening on ";
 
+// The programs the current case started, as programs_report() shows them:
+// the last kProgramsKept entries, and how many earlier ones were dropped.
+constexpr std::size_t kProgramsKept = 8;
+
+struct ProgramList {
+  std::mutex mutex;
+  std::deque<std::string> entries;
+  std::size_t dropped = 0;
+};
+
+ProgramList& program_list() {
+  static ProgramList list;
+  return list;
+}
+
+std::string base_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
 }  // namespace
+
+std::string bounded_lines(const std::string& text, std::size_t head, std::size_t tail) {
+  constexpr std::size_t kLongestLine = 300;
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > kLongestLine) {
+      line = line.substr(0, kLongestLine) + "... (" + std::to_string(line.size() - kLongestLine) +
+             " more characters)";
+    }
+    lines.push_back(std::move(line));
+  }
+  std::string out;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines.size() > head + tail + 1 && i == head) {
+      out += "... (" + std::to_string(lines.size() - head - tail) + " lines left out) ...\n";
+      i = lines.size() - tail - 1;
+      continue;
+    }
+    out += lines[i] + "\n";
+  }
+  return out;
+}
+
+void note_program(const std::string& role, const std::vector<std::string>& argv, const ExitStatus& status,
+                  const std::string& how_it_ended, const std::string& errors) {
+  // "lessons/01_udp/client", not the build folder's whole path.
+  const std::string& program = argv.front();
+  const auto lessons = program.find("/lessons/");
+  std::string entry = "  " + (lessons != std::string::npos ? program.substr(lessons + 1) : base_name(program)) +
+                      (role.empty() ? "" : " (" + role + ")") + " " + how_it_ended;
+  std::string debug;
+  if (status.signal == SIGSEGV || status.signal == SIGBUS || status.signal == SIGFPE || status.signal == SIGILL ||
+      status.signal == SIGABRT) {
+    // The same program under the debugger shows where it crashed.
+    debug = "    debug it: gdb -q -ex run -ex bt --args";
+    for (const auto& word : argv) {
+      const bool plain = !word.empty() && word.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@") == std::string::npos;
+      debug += " " + (plain ? word : "'" + replace_all(word, "'", "'\\''") + "'");
+    }
+    debug += "\n";
+  }
+  if (errors.empty()) {
+    entry += "; nothing on stderr\n";
+  } else {
+    // A sanitizer's report is long, and its first lines say where: keep
+    // those whole, from the report's start.
+    std::string shown = errors;
+    std::size_t head = 10;
+    for (const char* report : {"WARNING: ThreadSanitizer:", "ERROR: AddressSanitizer:", "ERROR: LeakSanitizer:"}) {
+      if (const auto at = errors.find(report); at != std::string::npos) {
+        const auto line_start = errors.rfind('\n', at);
+        shown = errors.substr(line_start == std::string::npos ? 0 : line_start + 1);
+        head = 40;
+        break;
+      }
+    }
+    entry += "; stderr:\n";
+    std::istringstream lines(bounded_lines(shown, head, 10));
+    for (std::string line; std::getline(lines, line);) {
+      entry += "    " + line + "\n";
+    }
+  }
+  entry += debug;
+  ProgramList& list = program_list();
+  const std::lock_guard lock(list.mutex);
+  list.entries.push_back(std::move(entry));
+  if (list.entries.size() > kProgramsKept) {
+    list.entries.pop_front();
+    ++list.dropped;
+  }
+}
+
+void forget_programs() {
+  ProgramList& list = program_list();
+  const std::lock_guard lock(list.mutex);
+  list.entries.clear();
+  list.dropped = 0;
+}
+
+std::string programs_report() {
+  ProgramList& list = program_list();
+  const std::lock_guard lock(list.mutex);
+  if (list.entries.empty()) {
+    return "";
+  }
+  std::string text(kProgramsHeading);
+  text += "\n";
+  if (list.dropped > 0) {
+    text += "  (" + std::to_string(list.dropped) + " earlier programs left out)\n";
+  }
+  for (const auto& entry : list.entries) {
+    text += entry;
+  }
+  return text;
+}
 
 ServerProcess ServerProcess::start(const std::string& program, std::vector<std::string> extra,
                                    std::chrono::milliseconds timeout, const SpawnOptions& options) {
   std::vector<std::string> argv{program, "--host", "127.0.0.1", "--port", "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   ServerProcess server;
+  server.argv_ = argv;
   server.child_ = Child::spawn(argv, options);
   LineReader reader(server.child_.output());
   std::optional<std::string> line;
@@ -47,11 +171,11 @@ ServerProcess ServerProcess::start(const std::string& program, std::vector<std::
   }
   if (!line || line->substr(0, kReadyPrefix.size()) != kReadyPrefix) {
     const ExitStatus status = server.child_.stop(1s);
-    LineReader errors(server.child_.errors());
     std::string stderr_text;
     try {
-      stderr_text = errors.read_rest(1s);
+      stderr_text = server.error_output(1s);
     } catch (const TimeoutError&) {
+      stderr_text = server.stderr_;
     }
     throw std::runtime_error(program + " did not start: expected 'listening on HOST:PORT', got " +
                              (line ? "'" + *line + "'" : "end of output") + "; it " +
@@ -69,9 +193,63 @@ std::string ServerProcess::rest_of_output(std::chrono::milliseconds timeout) {
   return stdout_rest_ + reader.read_rest(timeout);
 }
 
+ServerProcess& ServerProcess::operator=(ServerProcess&& other) noexcept {
+  if (this != &other) {
+    note_how_it_ended();
+    child_ = std::move(other.child_);
+    argv_ = std::move(other.argv_);
+    host_ = std::move(other.host_);
+    port_ = other.port_;
+    stdout_rest_ = std::move(other.stdout_rest_);
+    stderr_ = std::move(other.stderr_);
+    stderr_read_ = other.stderr_read_;
+  }
+  return *this;
+}
+
+ServerProcess::~ServerProcess() { note_how_it_ended(); }
+
+void ServerProcess::note_how_it_ended() noexcept {
+  if (child_.pid() <= 0) {
+    return;  // moved from, or never started
+  }
+  try {
+    std::string how;
+    ExitStatus status;
+    if (const auto ended = child_.status()) {
+      status = *ended;
+      how = status.to_string();
+    } else {
+      child_.send_signal(SIGKILL);
+      how = "still running at the end of the case, then killed";
+      status = child_.wait();
+    }
+    if (!stderr_read_ && child_.errors()) {
+      // The server has ended, so what it wrote is in the pipe already; a
+      // process it started may still hold the pipe open: no long wait.
+      try {
+        error_output(50ms);
+      } catch (const TimeoutError&) {
+      }
+    }
+    note_program("the server", argv_, status, how, stderr_);
+  } catch (...) {
+    // A destructor must not throw; the report is only a help.
+  }
+}
+
 std::string ServerProcess::error_output(std::chrono::milliseconds timeout) {
-  LineReader reader(child_.errors());
-  return reader.read_rest(timeout);
+  if (!stderr_read_) {
+    LineReader reader(child_.errors());
+    try {
+      stderr_ += reader.read_rest(timeout);
+    } catch (const TimeoutError&) {
+      stderr_ += reader.take_buffered();  // kept for the next call, and for the report
+      throw;
+    }
+    stderr_read_ = true;
+  }
+  return stderr_;
 }
 
 std::string ServerProcess::stop_and_describe() {
@@ -173,6 +351,10 @@ ProgramResult run(const std::vector<std::string>& argv, const std::string& input
     child.send_signal(SIGKILL);
   }
   result.status = child.wait();
+  note_program("", argv, result.status,
+               (result.timed_out ? "timed out after " + std::to_string(timeout.count()) + " ms and was killed; " : "") +
+                   result.status.to_string(),
+               result.err);
   return result;
 }
 

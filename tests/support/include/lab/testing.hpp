@@ -11,6 +11,7 @@
 #include <future>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,15 @@ using namespace std::chrono_literals;
 // then SIGKILL) and reaps it when destroyed.
 class ServerProcess {
  public:
+  ServerProcess() = default;
+  ServerProcess(ServerProcess&& other) noexcept = default;
+  ServerProcess& operator=(ServerProcess&& other) noexcept;
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+  // Stops the server if it still runs (SIGKILL) and adds how it ended and
+  // its stderr to the case's list of programs (see programs_report).
+  ~ServerProcess();
+
   // Throws std::runtime_error with the server's stderr if it exits, or prints
   // something else, before its ready line, or stays silent for `timeout`.
   static ServerProcess start(const std::string& program, std::vector<std::string> extra = {},
@@ -41,16 +51,22 @@ class ServerProcess {
   // Whatever the server printed on stdout after its ready line, and on
   // stderr, once it has ended. Call after stop().
   std::string rest_of_output(std::chrono::milliseconds timeout = 2s);
+  // Kept once read: a second call returns the same text.
   std::string error_output(std::chrono::milliseconds timeout = 2s);
   // For a failure message: stops the server and says how it ended and what
   // it printed ("server exited with status 3; stderr: not implemented: ...").
   std::string stop_and_describe();
 
  private:
+  void note_how_it_ended() noexcept;
+
   Child child_;
+  std::vector<std::string> argv_;
   std::string host_;
   std::uint16_t port_ = 0;
   std::string stdout_rest_;
+  std::string stderr_;
+  bool stderr_read_ = false;
 };
 
 struct ProgramResult {
@@ -69,6 +85,27 @@ struct ProgramResult {
 // in the result.
 ProgramResult run(const std::vector<std::string>& argv, const std::string& input = "",
                   std::chrono::milliseconds timeout = 5s, const SpawnOptions& options = {});
+
+// What the programs a case started wrote on stderr, which is where they say
+// why they failed. Every program run() runs, and every ServerProcess, adds
+// itself to a list as it ends. The tests' main() (tests/support/main.cpp)
+// clears the list as each case starts and prints programs_report() when a
+// case fails, and `lab grade` (tests/lab/grader.cpp) puts that report, which
+// opens with kProgramsHeading, into the case's failure message.
+inline constexpr std::string_view kProgramsHeading = "the programs this case started, and their stderr:";
+// `role` is shown beside the program's name ("the server"), if not empty. A
+// program killed by a crash signal gets the command that debugs it.
+void note_program(const std::string& role, const std::vector<std::string>& argv, const ExitStatus& status,
+                  const std::string& how_it_ended, const std::string& errors);
+void forget_programs();
+// kProgramsHeading, then one entry per program (the last 8 of them), each
+// line indented, each stderr bounded by bounded_lines(); "" if none ran.
+std::string programs_report();
+
+// Long output made short for a report: the first `head` and the last
+// `tail` lines, with a line saying how many were left out between them,
+// each line cut at 300 characters.
+std::string bounded_lines(const std::string& text, std::size_t head, std::size_t tail);
 
 // Runs `client --port P extra...` where P refuses connections, and checks
 // the convention every client keeps: exit status 1, and one line on stderr
