@@ -165,7 +165,8 @@ std::string programs_report_in(const std::string& output) {
 struct Sandbox {
   std::optional<std::pair<uid_t, gid_t>> user;  // set when the grader is root
   bool sanitized = false;                       // an ASan/TSan build: no address-space limit
-  long own_processes = 0;                       // the grading user's processes before grading
+  long own_tasks = 0;                           // the grading user's processes and threads before grading
+  long jobs = 1;                                // cases at once: they share the user's RLIMIT_NPROC
   fs::path lab_tool;                            // this program, for `lab _case`
 };
 
@@ -185,14 +186,21 @@ std::pair<uid_t, gid_t> lookup_user(const std::string& name) {
   return {found->pw_uid, found->pw_gid};
 }
 
-long processes_of(uid_t uid) {
+// How many tasks (processes and threads: what RLIMIT_NPROC counts) `uid`
+// has now. A desktop user's browser alone can have hundreds of threads.
+long tasks_of(uid_t uid) {
   long count = 0;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator("/proc", error)) {
     struct stat info {};
     const std::string name = entry.path().filename().string();
-    if (!name.empty() && std::isdigit(static_cast<unsigned char>(name[0])) != 0 &&
-        ::stat(entry.path().c_str(), &info) == 0 && info.st_uid == uid) {
+    if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0])) == 0 ||
+        ::stat(entry.path().c_str(), &info) != 0 || info.st_uid != uid) {
+      continue;
+    }
+    std::error_code gone;  // the process may end while we count
+    for (auto task = fs::directory_iterator(entry.path() / "task", gone); !gone && task != fs::directory_iterator();
+         task.increment(gone)) {
       ++count;
     }
   }
@@ -201,6 +209,7 @@ long processes_of(uid_t uid) {
 
 Sandbox prepare_sandbox(const GradeOptions& options) {
   Sandbox sandbox;
+  sandbox.jobs = std::max(1L, static_cast<long>(options.jobs));
   std::error_code error;
   sandbox.lab_tool = fs::read_symlink("/proc/self/exe", error);
   std::ifstream cache(options.build_dir / "CMakeCache.txt");
@@ -212,7 +221,7 @@ Sandbox prepare_sandbox(const GradeOptions& options) {
   }
   if (::geteuid() == 0) {
     sandbox.user = lookup_user(options.user);
-    sandbox.own_processes = processes_of(sandbox.user->first);
+    sandbox.own_tasks = tasks_of(sandbox.user->first);
     if (!options.quiet) {
       fmt::print(stderr, "grading as root: every case runs as user {} (uid {})\n", options.user,
                  sandbox.user->first);
@@ -223,7 +232,7 @@ Sandbox prepare_sandbox(const GradeOptions& options) {
       fs::permissions(options.extra_dir, fs::perms::owner_all, fs::perm_options::replace);
     }
   } else {
-    sandbox.own_processes = processes_of(::geteuid());
+    sandbox.own_tasks = tasks_of(::geteuid());
     if (!options.quiet) {
       fmt::print(stderr,
                  "grading as yourself: the cases run with your account's rights (an instructor grades as "
@@ -241,7 +250,8 @@ std::vector<std::pair<int, rlim_t>> limits_for(const Lesson& lesson, int timeout
       {RLIMIT_CPU, static_cast<rlim_t>(limits.cpu_seconds > 0 ? limits.cpu_seconds : 4L * timeout)},
       {RLIMIT_FSIZE, static_cast<rlim_t>(limits.file_mb) * kMiB},
       {RLIMIT_NOFILE, static_cast<rlim_t>(limits.open_files)},
-      {RLIMIT_NPROC, static_cast<rlim_t>(sandbox.own_processes + limits.processes)},
+      // Per user, not per case: every case running at once gets its share.
+      {RLIMIT_NPROC, static_cast<rlim_t>(sandbox.own_tasks + limits.processes * sandbox.jobs)},
       {RLIMIT_CORE, 0},
   };
   if (!sanitized) {

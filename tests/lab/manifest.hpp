@@ -19,8 +19,8 @@ struct Exercise {
 // or lower each ("limit-memory-mb: 4096").
 struct Limits {
   long memory_mb = 2048;   // address space (not applied to sanitizer builds, which reserve terabytes)
-  long processes = 2048;   // processes and threads of the grading user, besides those it had (cases running
-                           // at once share them: RLIMIT_NPROC counts per user)
+  long processes = 2048;   // processes and threads per case running at once, besides those the grading user
+                           // had (RLIMIT_NPROC counts every thread of the user)
   long cpu_seconds = 0;    // CPU time; 0: four times the timeout
   long file_mb = 512;      // the largest file a case may write
   long open_files = 1024;  // descriptors per process
