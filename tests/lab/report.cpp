@@ -184,7 +184,15 @@ void print_report(const GradeReport& report, bool color) {
   // Failures first, so the table and the score stay on screen at the end.
   // A case that failed because an exercise is still a stub says so; every
   // such case gets one line per missing exercise, not a page each.
+  // Cases that failed with the very same message (a lesson that does not
+  // compile fails every case with the compiler's error) show it once.
   std::set<std::string> not_implemented;
+  std::map<std::string, int> same_failure;
+  for (const auto& result : report.cases) {
+    if (result.outcome != Outcome::kPassed && !result.message.empty()) {
+      ++same_failure[result.message];
+    }
+  }
   bool any_failure = false;
   for (const auto& result : report.cases) {
     if (result.outcome == Outcome::kPassed) {
@@ -200,8 +208,17 @@ void print_report(const GradeReport& report, bool color) {
       }
       continue;
     }
-    fmt::print("{}{}{} {}\n{}  rerun: {}\n\n", c.red, status_word(result.outcome), c.reset,
-               result.name, indent(result.message, "  | "), result.rerun);
+    const auto same = same_failure.find(result.message);
+    if (same != same_failure.end() && same->second == 0) {
+      continue;  // shown already
+    }
+    fmt::print("{}{}{} {}\n{}  rerun: {}\n", c.red, status_word(result.outcome), c.reset, result.name,
+               indent(result.message, "  | "), result.rerun);
+    if (same != same_failure.end() && same->second > 1) {
+      fmt::print("  ({} more cases failed with this same message)\n", same->second - 1);
+      same->second = 0;
+    }
+    fmt::print("\n");
   }
 
   fmt::print("{}{:<7} {:<48} {:>7} {:>13}{}\n", c.bold, "lesson", "exercise", "cases", "points",
