@@ -34,12 +34,26 @@ Colors colors(bool enabled) {
   return {"\033[32m", "\033[31m", "\033[33m", "\033[1m", "\033[0m"};
 }
 
+// Each line of `text` after `prefix`, with control bytes made visible: a
+// "\r" in a student's value would otherwise send the cursor back over the
+// line, a NUL vanish, and an escape sequence repaint the terminal.
 std::string indent(const std::string& text, const std::string& prefix) {
   std::string out;
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
-    out += prefix + line + "\n";
+    out += prefix;
+    for (const char ch : line) {
+      const auto byte = static_cast<unsigned char>(ch);
+      if (ch == '\r') {
+        out += "\\r";
+      } else if ((byte < 0x20 && ch != '\t') || byte == 0x7f) {
+        out += fmt::format("\\x{:02x}", byte);
+      } else {
+        out += ch;
+      }
+    }
+    out += "\n";
   }
   return out;
 }
