@@ -63,6 +63,8 @@ bool is_socket(int fd) noexcept {
 class Stream {
  public:
   explicit Stream(int fd) noexcept : fd_(fd), socket_(is_socket(fd)) {}
+  // The caller knows what `fd` is: no fstat.
+  Stream(int fd, bool socket) noexcept : fd_(fd), socket_(socket) {}
 
   ssize_t write_once(const char* data, std::size_t size) noexcept {
     if (socket_) {
@@ -140,13 +142,25 @@ bool fill(int fd, char* data, std::size_t size) {
   return true;
 }
 
+Stream stream_for(const Fd& fd, Descriptor kind) noexcept {
+  switch (kind) {
+    case Descriptor::socket:
+      return Stream(fd.get(), true);
+    case Descriptor::not_socket:
+      return Stream(fd.get(), false);
+    case Descriptor::unknown:
+      break;
+  }
+  return Stream(fd.get());
+}
+
 }  // namespace
 
-void write_all(const Fd& fd, std::string_view bytes) {
+void write_all(const Fd& fd, std::string_view bytes, Descriptor kind) {
   if (bytes.empty()) {
     return;
   }
-  Stream stream(fd.get());
+  Stream stream = stream_for(fd, kind);
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t sent = stream.write_once(bytes.data() + done, bytes.size() - done);
@@ -161,8 +175,8 @@ void write_all(const Fd& fd, std::string_view bytes) {
   }
 }
 
-void write_all(const Fd& fd, std::span<const std::uint8_t> bytes) {
-  write_all(fd, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+void write_all(const Fd& fd, std::span<const std::uint8_t> bytes, Descriptor kind) {
+  write_all(fd, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), kind);
 }
 
 std::optional<std::string> read_some(const Fd& fd, std::size_t max_bytes) {

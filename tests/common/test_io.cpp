@@ -1,7 +1,12 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -9,6 +14,7 @@
 #include <system_error>
 #include <thread>
 
+#include "lab/forked.hpp"
 #include "lab/io.hpp"
 #include "lab/socket.hpp"
 #include "lab/testing.hpp"
@@ -299,4 +305,81 @@ TEST_CASE("a descriptor number that was a socket and is now a pipe is written as
       system_error_of([&socket = socket] { lab::write_all(socket, "x"); }, code);
   CHECK(code == std::errc::broken_pipe);
   CHECK_MESSAGE(starts_with(error, "send"), "the error was: " << error);
+}
+
+namespace {
+
+// From here on, this process is killed (SIGSYS) if it calls fstat, stat or
+// send in any form (seccomp(2), SECCOMP_RET_KILL_PROCESS): a test run in a
+// child proves a helper makes none of those calls. No core dump is wanted.
+bool forbid_fstat_and_send() {
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+  std::vector<sock_filter> filter = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr))};
+  for (const long call : {
+#ifdef __NR_fstat
+           static_cast<long>(__NR_fstat),
+#endif
+#ifdef __NR_newfstatat
+           static_cast<long>(__NR_newfstatat),
+#endif
+           static_cast<long>(__NR_statx), static_cast<long>(__NR_sendto),
+           static_cast<long>(__NR_sendmsg)}) {
+    filter.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(call), 0, 1));
+    filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+  }
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  const sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("write_all told 'not a socket' writes a file or pipe with write(2) alone") {
+  const lab::testing::TempDir temp("io");
+  const lab::Fd file(::open(temp.file("out").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  REQUIRE(file);
+  auto [pipe_read, pipe_write] = make_pipe();
+  lab::ForkedChildren child;
+  child.start([&file, &pipe_write = pipe_write] {
+    if (!forbid_fstat_and_send()) {
+      return 2;
+    }
+    for (int i = 0; i < 3; ++i) {
+      lab::write_all(file, "line\n", lab::Descriptor::not_socket);
+      lab::write_all(pipe_write, "abc", lab::Descriptor::not_socket);
+    }
+    return 0;
+  });
+  const auto statuses = child.wait_all(std::chrono::seconds(10));
+  REQUIRE(statuses.size() == 1);
+  CHECK_MESSAGE(statuses[0].success(),
+                "the child (no fstat, no send allowed) " << statuses[0].to_string());
+  pipe_write.reset();
+  CHECK(lab::read_to_end(pipe_read, 100) == "abcabcabc");
+  const lab::Fd written(::open(temp.file("out").c_str(), O_RDONLY | O_CLOEXEC));
+  CHECK(lab::read_to_end(written, 100) == "line\nline\nline\n");
+
+  // A pipe with no reader: the error names write, the call that failed.
+  auto [closed_read, closed_write] = make_pipe();
+  closed_read.reset();
+  std::error_code code;
+  const std::string error = system_error_of(
+      [&closed_write = closed_write] {
+        lab::write_all(closed_write, "x", lab::Descriptor::not_socket);
+      },
+      code);
+  CHECK(code == std::errc::broken_pipe);
+  CHECK_MESSAGE(starts_with(error, "write"), "the error was: " << error);
+}
+
+TEST_CASE("write_all told 'socket' sends at once, and a wrong hint still falls back to write") {
+  auto [socket, peer] = lab::testing::socket_pair();
+  lab::write_all(socket, "hello", lab::Descriptor::socket);
+  CHECK(lab::read_exact(peer, 5) == "hello");
+  auto [pipe_read, pipe_write] = make_pipe();
+  lab::write_all(pipe_write, "piped", lab::Descriptor::socket);  // ENOTSOCK, then write
+  CHECK(lab::read_exact(pipe_read, 5) == "piped");
 }

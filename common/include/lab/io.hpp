@@ -32,8 +32,17 @@ class TimeoutError : public ProtocolError {
 // std::system_error naming the call: "send: Broken pipe" for a socket whose
 // peer is gone, "write: Broken pipe" for a pipe with no reader (write(2) has
 // no MSG_NOSIGNAL: that needs SIGPIPE ignored, as install_stop_handlers does).
-void write_all(const Fd& fd, std::string_view bytes);
-void write_all(const Fd& fd, std::span<const std::uint8_t> bytes);
+//
+// Knowing whether `fd` is a socket costs write_all an fstat(2) on each call
+// for a descriptor that is not one (sockets are remembered: see io.cpp).
+// A caller that knows says so, and each write is then one system call:
+// Descriptor::not_socket writes a file or pipe with write(2) at once,
+// Descriptor::socket sends at once. A wrong hint is a bug in the caller:
+// write(2) to a socket has no MSG_NOSIGNAL.
+enum class Descriptor { unknown, socket, not_socket };
+void write_all(const Fd& fd, std::string_view bytes, Descriptor kind = Descriptor::unknown);
+void write_all(const Fd& fd, std::span<const std::uint8_t> bytes,
+               Descriptor kind = Descriptor::unknown);
 
 // Reads whatever is available, at most `max_bytes` (at least 1 byte, unless
 // the stream ended). Returns nullopt at end of stream: the peer closed its

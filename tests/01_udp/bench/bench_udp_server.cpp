@@ -66,26 +66,13 @@ int main(int argc, char** argv) {
   }
   try {
     const std::uint64_t messages = lab::bench::number_option(argc, argv, "--messages", 100'000);
-    const bool have_python = lab::bench::find_program("python3").has_value();
-    fmt::print(
-        "lesson 01: UDP upper-case server, CPU per request (utime+stime from /proc), {} requests\n",
-        messages);
-    for (const bool pinned : {true, false}) {
-      const auto ours = measure(argv[1], pinned, messages);
-      const char* how = pinned ? "pinned to CPU 0 with the client" : "unpinned";
-      if (have_python) {
-        const auto python = measure(argv[2], pinned, messages);
-        lab::bench::print_figure(fmt::format("Python course's server, {}", how),
-                                 python.micros_per_message, "µs");
-        lab::bench::print_ratio(fmt::format("lesson 01 server, {}", how), ours.micros_per_message,
-                                "µs", "Python's (target: <= 0.5x pinned)",
-                                python.micros_per_message);
-      } else {
-        lab::bench::print_figure(fmt::format("lesson 01 server, {}", how), ours.micros_per_message,
-                                 "µs");
-        fmt::print("  (python3 not found: no Python course figure to compare with)\n");
-      }
-    }
+    lab::bench::compare_servers(fmt::format("lesson 01: UDP upper-case server, CPU per request "
+                                            "(utime+stime from /proc), {} requests",
+                                            messages),
+                                "lesson 01 server", argv[1], argv[2],
+                                [messages](const std::string& program, bool pinned) {
+                                  return measure(program, pinned, messages);
+                                });
     return 0;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bench01_udp_server: %s\n", error.what());

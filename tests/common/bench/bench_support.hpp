@@ -165,4 +165,29 @@ ServerCpu server_cpu(testing::ServerProcess& server, bool pinned, std::uint64_t 
   return {used * 1e6 / static_cast<double>(messages), wall.count()};
 }
 
+// The main loop of a request/reply benchmark: measures `measure(program,
+// pinned)` for our server and the Python course's, pinned to one CPU and
+// unpinned, and prints our figure as a ratio to Python's from the same run
+// (or alone, with a note, when python3 is missing). `title` is the first
+// line of the report and `ours` names our server ("lesson 02 server").
+template <typename Measure>
+void compare_servers(std::string_view title, std::string_view ours, const std::string& program,
+                     const std::string& python_program, Measure measure) {
+  const bool have_python = find_program("python3").has_value();
+  fmt::print("{}\n", title);
+  for (const bool pinned : {true, false}) {
+    const ServerCpu mine = measure(program, pinned);
+    const char* how = pinned ? "pinned to CPU 0 with the client" : "unpinned";
+    if (have_python) {
+      const ServerCpu python = measure(python_program, pinned);
+      print_figure(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs");
+      print_ratio(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs",
+                  "Python's (target: <= 0.5x pinned)", python.micros_per_message);
+    } else {
+      print_figure(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs");
+      fmt::print("  (python3 not found: no Python course figure to compare with)\n");
+    }
+  }
+}
+
 }  // namespace lab::bench
