@@ -82,7 +82,7 @@ class Log {
       }
       reopen();
     }
-    write_all(file_, entry);
+    write_all(file_, entry, lab::Descriptor::not_socket);  // a file: one write(2), no fstat
     size_ += entry.size();
   }
 
