@@ -36,6 +36,7 @@
 #include "lab/stop.hpp"
 #include "lingering_close.hpp"
 #include "process_queue.hpp"
+#include "supervision.hpp"
 #include "worker.hpp"
 #include "worker_board.hpp"
 
@@ -44,17 +45,12 @@ namespace {
 using lab::queues::close_after_error;
 using lab::queues::job_id;
 using lab::queues::ProcessQueue;
+using lab::queues::RequestBroken;
 using lab::queues::run_worker;
 
 // In a forked child: its copies of the listener and of the connection are
 // not its business. (The child ends with _exit, so no Fd closes them again.)
 void close_in_child(const lab::Fd& fd) { ::close(fd.get()); }
-
-// The request cannot go on: the server tells the client why and ends it.
-class RequestBroken : public lab::ProtocolError {
- public:
-  using lab::ProtocolError::ProtocolError;
-};
 
 std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int workers,
                          std::size_t capacity, lab::ClientDeadlines deadlines) {
@@ -138,28 +134,7 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
     if (!feeder_status) {
       feeder_status = processes.status_of(feeder);
     }
-    for (auto it = lines.begin(); it != lines.end();) {
-      const auto [pid, line] = *it;
-      const auto status = processes.status_of(pid);
-      if (!status) {
-        ++it;
-        continue;
-      }
-      it = lines.erase(it);
-      if (status->success()) {
-        continue;
-      }
-      const std::string how = "worker " + std::to_string(pid) + " " + status->to_string();
-      if (board.doing(line) == lab::queues::Doing::kWorking) {
-        forward(board.job_id(line) + " error: " + how + " while it held this job");
-      } else if (board.doing(line) == lab::queues::Doing::kPutting || status->exited()) {
-        // Half a frame may be in the results (or, if it failed reading a
-        // job, the jobs queue is damaged): nothing after it can be trusted.
-        throw RequestBroken(how + " in the middle of a queue operation");
-      }
-      lab::say("{}; a new worker takes its place", how);
-      start_worker(line);
-    }
+    lab::queues::supervise_workers(processes, lines, board, forward, start_worker);
   }
   // Every child has ended, so all they wrote is in the results pipe: give
   // up our write end, and the results that are left end in end of stream.
