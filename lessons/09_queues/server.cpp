@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <map>
 #include <optional>
@@ -35,73 +34,23 @@
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
+#include "lingering_close.hpp"
 #include "process_queue.hpp"
+#include "supervision.hpp"
+#include "worker.hpp"
 #include "worker_board.hpp"
 
 namespace {
 
+using lab::queues::close_after_error;
+using lab::queues::job_id;
 using lab::queues::ProcessQueue;
-
-// A job's id: the digits before the first space. Throws ProtocolError.
-std::string job_id(const std::string& job) {
-  const auto space = job.find(' ');
-  if (space == 0 || space == std::string::npos || space > 20) {
-    throw lab::ProtocolError("a job must start with 'ID ' (got " + std::to_string(job.size()) + " bytes)");
-  }
-  for (std::size_t i = 0; i < space; ++i) {
-    if (std::isdigit(static_cast<unsigned char>(job[i])) == 0) {
-      throw lab::ProtocolError("a job's ID must be a number");
-    }
-  }
-  return job.substr(0, space);
-}
-
-// The work itself: upper-case the text (ASCII only).
-std::string do_job(const std::string& job) {
-  const std::string id = job_id(job);
-  std::string result = id + " " + std::to_string(::getpid()) + " ";
-  for (std::size_t i = id.size() + 1; i < job.size(); ++i) {
-    const char c = job[i];
-    result.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
-  }
-  return result;
-}
+using lab::queues::RequestBroken;
+using lab::queues::run_worker;
 
 // In a forked child: its copies of the listener and of the connection are
 // not its business. (The child ends with _exit, so no Fd closes them again.)
 void close_in_child(const lab::Fd& fd) { ::close(fd.get()); }
-
-// A worker's life: take jobs until the jobs queue ends, put each result,
-// and write on its line of the board what it is doing (for the server, if
-// the worker is killed).
-void run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::WorkerBoard& board, std::size_t line) {
-  for (;;) {
-    board.waiting(line);
-    const auto job = jobs.get();
-    if (!job) {
-      break;
-    }
-    const std::string id = job_id(*job);
-    board.working(line, id);
-    std::string result = do_job(*job);
-    // A result the queue cannot carry becomes an error for its job. Left to
-    // put, it would throw and end this worker, and the client would never
-    // hear of its job.
-    if (result.size() > lab::queues::kMaxMessage) {
-      result = id + " error: its result of " + std::to_string(result.size()) +
-               " bytes is longer than a frame may be (" + std::to_string(lab::queues::kMaxMessage) + ")";
-    }
-    board.putting(line);
-    results.put(result);
-  }
-  results.close();
-}
-
-// The request cannot go on: the server tells the client why and ends it.
-class RequestBroken : public lab::ProtocolError {
- public:
-  using lab::ProtocolError::ProtocolError;
-};
 
 std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int workers,
                          std::size_t capacity, lab::ClientDeadlines deadlines) {
@@ -185,28 +134,7 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
     if (!feeder_status) {
       feeder_status = processes.status_of(feeder);
     }
-    for (auto it = lines.begin(); it != lines.end();) {
-      const auto [pid, line] = *it;
-      const auto status = processes.status_of(pid);
-      if (!status) {
-        ++it;
-        continue;
-      }
-      it = lines.erase(it);
-      if (status->success()) {
-        continue;
-      }
-      const std::string how = "worker " + std::to_string(pid) + " " + status->to_string();
-      if (board.doing(line) == lab::queues::Doing::kWorking) {
-        forward(board.job_id(line) + " error: " + how + " while it held this job");
-      } else if (board.doing(line) == lab::queues::Doing::kPutting || status->exited()) {
-        // Half a frame may be in the results (or, if it failed reading a
-        // job, the jobs queue is damaged): nothing after it can be trusted.
-        throw RequestBroken(how + " in the middle of a queue operation");
-      }
-      lab::say("{}; a new worker takes its place", how);
-      start_worker(line);
-    }
+    lab::queues::supervise_workers(processes, lines, board, forward, start_worker);
   }
   // Every child has ended, so all they wrote is in the results pipe: give
   // up our write end, and the results that are left end in end of stream.
@@ -220,31 +148,6 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
   }
   lab::queues::write_frame(connection, "done " + std::to_string(count));
   return count;
-}
-
-// After an error frame, the client may still be sending (the rest of a job
-// we refused). close(2) with unread input sends a reset, and a reset can
-// make the client's kernel throw away our error frame before the client
-// reads it (RFC 1122 4.2.2.13). So stop sending, then read and drop what
-// still comes, for a short while only: the "lingering close".
-void close_after_error(const lab::Fd& connection) {
-  constexpr std::chrono::milliseconds kLinger{250};
-  constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;  // more than any socket buffer holds
-  ::shutdown(connection.get(), SHUT_WR);
-  lab::set_receive_timeout(connection, kLinger);
-  const auto until = std::chrono::steady_clock::now() + kLinger;
-  std::size_t dropped = 0;
-  try {
-    while (dropped < kLingerBytes && std::chrono::steady_clock::now() < until) {
-      const auto chunk = lab::read_some(connection, 64 * 1024);
-      if (!chunk) {
-        break;  // the client has closed too: a clean end
-      }
-      dropped += chunk->size();
-    }
-  } catch (const lab::ProtocolError&) {  // the linger's time is up (TimeoutError)
-  } catch (const std::system_error&) {   // the client reset: it is gone anyway
-  }
 }
 
 }  // namespace
