@@ -181,7 +181,9 @@ int run_client_only(const Lesson& lesson, const fs::path& dir, const RunOptions&
 int run_lesson(const Lesson& lesson, const RunOptions& options) {
   const fs::path reference_dir = options.build_dir / "solutions" / lesson.dir;
   const fs::path mine_dir = options.build_dir / "lessons" / lesson.dir;
-  const bool have_reference = fs::exists(reference_dir / "server");
+  // The reference exists when its sources do (a handout has none); its
+  // programs may not be built yet, which the build below takes care of.
+  const bool have_reference = fs::exists(options.source_dir / "solutions" / lesson.dir);
   const bool mine = options.mine || !have_reference;
   const fs::path dir = mine ? mine_dir : reference_dir;
   const std::string which = mine ? "your build" : "the reference build";

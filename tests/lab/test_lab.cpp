@@ -128,6 +128,26 @@ TEST_CASE("lab run 01 shows both sides and leaves no process behind") {
   CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
 }
 
+TEST_CASE("lab run 01 right after configuring builds and runs the reference, not the student's stubs") {
+  AdoptOrphans adopt;
+  // As in a fresh clone that has only been configured: the reference
+  // programs are not built yet. The binary comes back either way.
+  const fs::path server = fs::path(kLab).parent_path() / "solutions" / "01_udp" / "server";
+  const fs::path aside = server.string() + ".aside";
+  fs::rename(server, aside);
+  const auto result = lab_tool({"run", "01"});
+  if (!fs::exists(server)) {
+    fs::rename(aside, server);
+  } else {
+    fs::remove(aside);
+  }
+  INFO(result.describe());
+  CHECK(result.status == lab::ExitStatus{0, 0});
+  CHECK(result.out.find("the reference build") != std::string::npos);
+  CHECK(result.out.find("[client] HELLO, UDP") != std::string::npos);
+  CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
+}
+
 TEST_CASE("lab run 02 stops cleanly on SIGINT at any moment, leaving no process") {
   AdoptOrphans adopt;
   // Interrupt at three different moments: whenever it lands, lab must end
