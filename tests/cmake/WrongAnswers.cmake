@@ -17,22 +17,21 @@
 # task's graded cases one by one and passes as soon as one of them fails: a
 # wrong answer that passes every case of its task would get full marks.
 #
-# To keep the build short, the test sources are compiled once per lesson and
-# linked with each wrong answer; only a patch to a header (a template, as in
-# lesson 10) compiles them again. The tests start the reference programs
-# (server, client) unless the patch says "# programs: rebuilt": then the
-# lesson's programs are linked with the wrong answer too, for a task whose
-# cases run the programs (07.2's daemon, for instance).
+# To keep the build short, the test sources are compiled once per lesson, for
+# the reference tests, and linked with each wrong answer and a file naming
+# its programs and library (lab_test_paths_source); only a patch to a header
+# (a template, as in lesson 10) compiles them again, and only the sources
+# holding its task's cases. The tests start the reference programs (server,
+# client) unless the patch says "# programs: rebuilt": then the lesson's
+# programs are linked with the wrong answer too, for a task whose cases run
+# the programs (07.2's daemon, for instance). Wrong answers are compiled
+# without debug information and, with g++, with a precompiled header.
 #
-# Run as a script (cmake -P) with EXE, TASK, NAME, WHY, TIMEOUT, PROGRAM_DIR
-# and LIBRARY, this file is the self-check itself.
+# Run as a script (cmake -P) with EXE, TASK, NAME, WHY and TIMEOUT, this file
+# is the self-check itself.
 
 if(CMAKE_SCRIPT_MODE_FILE)
   include("${CMAKE_CURRENT_LIST_DIR}/ListDoctestCases.cmake")
-  # The tests compiled for wrong answers find the programs and the exercise's
-  # library through these (see lab_wrong_answer_path below).
-  set(ENV{LAB_WRONG_PROGRAM_DIR} "${PROGRAM_DIR}")
-  set(ENV{LAB_WRONG_EXERCISE_LIBRARY} "${LIBRARY}")
   lab_list_doctest_cases("${EXE}" cases list_error)
   if(list_error)
     message(FATAL_ERROR "${list_error}")
@@ -69,7 +68,7 @@ find_program(LAB_PATCH_PROGRAM patch)
 # lab_add_wrong_answers(03_sticky_packets EXERCISE line_splitter.cpp
 #                       PROGRAMS server client TIMEOUT 10 TEST_SOURCES ...)
 function(lab_add_wrong_answers dir)
-  cmake_parse_arguments(arg "" "EXERCISE;TIMEOUT" "PROGRAMS;TEST_SOURCES" ${ARGN})
+  cmake_parse_arguments(arg "" "EXERCISE;TIMEOUT;OBJECTS" "PROGRAMS;TEST_SOURCES" ${ARGN})
   file(GLOB patches CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/tests/${dir}/wrong/*.patch")
   if(LAB_SANITIZER)
     # The suite checks the tests' power, which the plain build shows; a
@@ -96,35 +95,30 @@ function(lab_add_wrong_answers dir)
   set(solution_src "${PROJECT_SOURCE_DIR}/solutions/${dir}")
   file(GLOB solution_files RELATIVE "${solution_src}" CONFIGURE_DEPENDS "${solution_src}/*")
 
-  # What the tests compiled for a wrong answer read at run time instead of a
-  # fixed path: the self-check sets the variables for each wrong answer.
-  set(paths_header "${CMAKE_BINARY_DIR}/wrong/lab_wrong_answer_path.hpp")
-  if(NOT EXISTS "${paths_header}")
-    file(WRITE "${paths_header}"
-"#pragma once
-#include <cstdlib>
-inline const char* lab_wrong_answer_path(const char* variable) {
-  const char* value = std::getenv(variable);
-  return value != nullptr ? value : \"(run through tests/cmake/WrongAnswers.cmake)\";
-}
-")
+  # Nobody debugs a wrong answer: without debug information its objects
+  # compile about a sixth faster.
+  set(no_debug_info -g0)
+  # Most of a wrong answer's compile time is spent reading the standard
+  # library's, fmt's and common/'s headers: with g++ they are read once, into
+  # a precompiled header every wrong answer's exercise reuses (0.7 s -> 0.3 s
+  # each). Only those headers: the lesson's own come from the patched copy.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT TARGET lab_wrong_pch)
+    file(WRITE "${CMAKE_BINARY_DIR}/wrong/pch.cpp" "// The precompiled header's own translation unit.\n")
+    add_library(lab_wrong_pch OBJECT "${CMAKE_BINARY_DIR}/wrong/pch.cpp")
+    target_link_libraries(lab_wrong_pch PRIVATE lab::common)
+    target_compile_options(lab_wrong_pch PRIVATE ${no_debug_info})
+    target_precompile_headers(lab_wrong_pch PRIVATE
+      <algorithm> <array> <atomic> <cerrno> <charconv> <chrono> <condition_variable> <cstdint>
+      <cstring> <functional> <memory> <mutex> <optional> <stdexcept> <string> <string_view>
+      <system_error> <thread> <utility> <vector> <fmt/core.h>
+      "${PROJECT_SOURCE_DIR}/common/include/lab/error.hpp" "${PROJECT_SOURCE_DIR}/common/include/lab/io.hpp"
+      "${PROJECT_SOURCE_DIR}/common/include/lab/socket.hpp" "${PROJECT_SOURCE_DIR}/common/include/lab/stop.hpp"
+      "${PROJECT_SOURCE_DIR}/common/include/lab/text.hpp")
   endif()
-  set(test_definitions
-    "LAB_PROGRAM_DIR=lab_wrong_answer_path(\"LAB_WRONG_PROGRAM_DIR\")"
-    "LAB_EXERCISE_LIBRARY=lab_wrong_answer_path(\"LAB_WRONG_EXERCISE_LIBRARY\")"
-    "LAB_LESSON_DIR=\"lessons/${dir}\"")
 
-  # The test sources, compiled once against the reference headers.
-  set(shared_tests wrong${nn}_tests)
-  add_library(${shared_tests} OBJECT ${arg_TEST_SOURCES})
-  target_link_libraries(${shared_tests} PRIVATE lab_test_support doctest::doctest lab_build_flags solution${nn})
-  target_compile_definitions(${shared_tests} PRIVATE ${test_definitions})
-  target_compile_options(${shared_tests} PRIVATE -include "${paths_header}")
-  # And each program's object, to link with a wrong answer that needs them.
-  foreach(program IN LISTS arg_PROGRAMS)
-    add_library(wrong${nn}_${program}_object OBJECT "${lesson_src}/${program}.cpp")
-    target_link_libraries(wrong${nn}_${program}_object PRIVATE solution${nn})
-  endforeach()
+  # The test sources are compiled once, for the reference tests
+  # (${arg_OBJECTS}_tests, see LabLesson.cmake), and so are the programs
+  # (${arg_OBJECTS}_<program>_object): a wrong answer links with those.
 
   foreach(patch IN LISTS patches)
     get_filename_component(name "${patch}" NAME_WE)
@@ -165,15 +159,32 @@ inline const char* lab_wrong_answer_path(const char* variable) {
     add_library(${lib} STATIC "${work}/src/${arg_EXERCISE}")
     target_include_directories(${lib} PUBLIC "${work}/src" "${lesson_src}")
     target_link_libraries(${lib} PUBLIC lab::common)
+    target_compile_options(${lib} PRIVATE ${no_debug_info})
+    if(TARGET lab_wrong_pch)
+      target_precompile_headers(${lib} REUSE_FROM lab_wrong_pch)
+    endif()
 
     set(exe wrong${nn}_${name}_test)
     if(patched_file STREQUAL arg_EXERCISE)
-      add_executable(${exe} $<TARGET_OBJECTS:${shared_tests}>)
+      add_executable(${exe} $<TARGET_OBJECTS:${arg_OBJECTS}_tests>)
     else()
-      # A header: the tests instantiate it, so they are compiled against the copy.
-      add_executable(${exe} ${arg_TEST_SOURCES})
-      target_compile_definitions(${exe} PRIVATE ${test_definitions})
-      target_compile_options(${exe} PRIVATE -include "${paths_header}")
+      # A header: the tests instantiate it, so they are compiled against the
+      # copy; only the sources holding the task's cases, which are all the
+      # self-check runs (lesson 10 keeps one test file per exercise for this).
+      set(task_sources "")
+      string(REPLACE "." "\\." task_pattern "${task}")
+      foreach(source IN LISTS arg_TEST_SOURCES)
+        file(STRINGS "${source}" task_cases REGEX "TEST_CASE\\(\"${task_pattern} ")
+        if(task_cases)
+          list(APPEND task_sources "${source}")
+        endif()
+      endforeach()
+      if(NOT task_sources)
+        message(FATAL_ERROR "${patch}: no test source holds a TEST_CASE(\"${task} ...\")")
+      endif()
+      add_executable(${exe} ${task_sources})
+      lab_test_object_settings(${exe} ${dir})
+      target_compile_options(${exe} PRIVATE ${no_debug_info})
     endif()
     target_link_libraries(${exe} PRIVATE lab_test_main lab_test_support ${lib})
     set_target_properties(${exe} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${work}")
@@ -182,7 +193,7 @@ inline const char* lab_wrong_answer_path(const char* variable) {
     if(programs_line)
       set(program_dir "${work}/bin")
       foreach(program IN LISTS arg_PROGRAMS)
-        add_executable(${lib}_${program} $<TARGET_OBJECTS:wrong${nn}_${program}_object>)
+        add_executable(${lib}_${program} $<TARGET_OBJECTS:${arg_OBJECTS}_${program}_object>)
         target_link_libraries(${lib}_${program} PRIVATE ${lib})
         set_target_properties(${lib}_${program} PROPERTIES
           OUTPUT_NAME ${program} RUNTIME_OUTPUT_DIRECTORY "${program_dir}")
@@ -194,11 +205,14 @@ inline const char* lab_wrong_answer_path(const char* variable) {
       endforeach()
     endif()
 
+    lab_test_paths_source(paths ${exe} "${program_dir}" ${lib})
+    target_sources(${exe} PRIVATE "${paths}")
+
     set(test_name "selfcheck/${dir} wrong answer ${name} loses points in ${task}")
     add_test(NAME "${test_name}"
       COMMAND "${CMAKE_COMMAND}"
         -DEXE=$<TARGET_FILE:${exe}> -DTASK=${task} -DNAME=${name} -DWHY=${why}
-        -DTIMEOUT=${arg_TIMEOUT} -DPROGRAM_DIR=${program_dir} -DLIBRARY=$<TARGET_FILE:${lib}>
+        -DTIMEOUT=${arg_TIMEOUT}
         -P "${PROJECT_SOURCE_DIR}/tests/cmake/WrongAnswers.cmake")
     set_tests_properties("${test_name}" PROPERTIES LABELS selfcheck TIMEOUT 300)
   endforeach()

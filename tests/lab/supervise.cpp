@@ -37,27 +37,45 @@ pid_t parent_of(const std::filesystem::path& stat) {
   return parent;
 }
 
+// Sends SIGKILL to every child of this process; returns how many.
+int kill_children_of(pid_t self) {
+  int killed = 0;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    const std::string name = entry.path().filename().string();
+    pid_t pid = 0;
+    const auto [end, parse_error] = std::from_chars(name.data(), name.data() + name.size(), pid);
+    if (parse_error == std::errc{} && end == name.data() + name.size() &&
+        parent_of(entry.path() / "stat") == self && ::kill(pid, SIGKILL) == 0) {
+      ++killed;
+    }
+  }
+  return killed;
+}
+
 }  // namespace
 
 void kill_own_children() {
   const pid_t self = ::getpid();
-  // Bounded: a fork bomb is held back by RLIMIT_NPROC, and each round kills
-  // every child there is.
+  // Each round kills every child there is, then reaps as many: a killed
+  // child stays ours until it is reaped, and SIGKILL ends it, so each wait
+  // returns. The orphans of those children are ours by then, for the next
+  // round. Bounded: a fork bomb is held back by RLIMIT_NPROC, and a round
+  // scans /proc once, however many children there are.
   for (int round = 0; round < 10000; ++round) {
-    std::error_code error;
-    for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-      const std::string name = entry.path().filename().string();
-      pid_t pid = 0;
-      const auto [end, parse_error] = std::from_chars(name.data(), name.data() + name.size(), pid);
-      if (parse_error == std::errc{} && end == name.data() + name.size() &&
-          parent_of(entry.path() / "stat") == self) {
-        ::kill(pid, SIGKILL);
+    const int killed = kill_children_of(self);
+    for (int reaped = 0; reaped < killed; ++reaped) {
+      if (::waitpid(-1, nullptr, 0) < 0 && errno == ECHILD) {
+        return;
       }
     }
-    int status = 0;
-    const pid_t reaped = ::waitpid(-1, &status, 0);
-    if (reaped < 0 && errno == ECHILD) {
+    const pid_t more = ::waitpid(-1, nullptr, WNOHANG);
+    if (more < 0 && errno == ECHILD) {
       return;
+    }
+    if (killed == 0 && more == 0) {
+      // A child the scan did not see yet (it was being created): look again shortly.
+      ::usleep(1000);
     }
   }
 }
