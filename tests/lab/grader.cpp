@@ -69,6 +69,20 @@ bool built_with_sanitizer(const fs::path& executable) {
 constexpr std::string_view kTsanSuffix = " (under ThreadSanitizer)";
 constexpr std::string_view kTsanOptions = "halt_on_error=1:second_deadlock_stack=1";
 
+// A function's name as a crash or race report shows it: a long signature
+// loses its parameters ("f(...)"), not the end of a word.
+std::string short_function(const std::string& function) {
+  constexpr std::size_t kLongest = 120;
+  if (function.size() <= kLongest) {
+    return function;
+  }
+  const auto parameters = function.find('(');
+  if (parameters != std::string::npos && parameters + 5 <= kLongest) {
+    return function.substr(0, parameters) + "(...)";
+  }
+  return function.substr(0, kLongest - 3) + "...";
+}
+
 std::string exercise_of(const std::string& case_name) { return case_name.substr(0, case_name.find(' ')); }
 
 // doctest's --test-case takes a filter list: ',' separates filters and
@@ -332,7 +346,7 @@ std::string crash_location(const std::string& output, const fs::path& executable
       place.erase(cut);
     }
     const auto lessons = place.find("/lessons/");
-    const std::string shown = function.substr(0, 120) + " at " +
+    const std::string shown = short_function(function) + " at " +
                               (lessons != std::string::npos ? place.substr(lessons + 1) : fs::path(place).filename().string());
     (lessons != std::string::npos ? ours : others).push_back(shown);
   }
@@ -454,7 +468,7 @@ std::string sanitizer_report(const std::string& output, const fs::path& executab
     const std::string place = lessons != std::string::npos ? frame.place.substr(lessons)
                               : frame.place.empty()        ? "(no file known)"
                                                            : fs::path(frame.place).filename().string();
-    const std::string function = frame.function.size() > 120 ? frame.function.substr(0, 120) + "..." : frame.function;
+    const std::string function = short_function(frame.function);
     return "    " + frame.number + " " + function + " " + place;
   };
   std::string text = warning.substr(std::min(base, warning.size()));
