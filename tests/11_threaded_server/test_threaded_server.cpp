@@ -2,6 +2,7 @@
 // shutdown (11.3), lessons/11_threaded_server/threaded_server.hpp, in
 // thread-per-connection mode (the pool, 11.2, has its own tests).
 #include <doctest/doctest.h>
+#include <malloc.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -175,6 +176,10 @@ TEST_CASE("11.1 serve_forever returns, once stopped, how many clients it handed 
 }
 
 TEST_CASE("11.1 the threads of finished conversations are joined while the server runs") {
+  // glibc gives threads that meet at malloc's lock arenas of their own, 64
+  // MiB of address space each, and more of them the busier the machine: one
+  // arena, so that the address space measures the threads' stacks alone.
+  ::mallopt(M_ARENA_MAX, 1);
   const int before = baseline_thread_count();
   ServeThread serve(options());
   INFO(serve.describe());

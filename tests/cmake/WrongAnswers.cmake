@@ -214,6 +214,8 @@ function(lab_add_wrong_answers dir)
         -DEXE=$<TARGET_FILE:${exe}> -DTASK=${task} -DNAME=${name} -DWHY=${why}
         -DTIMEOUT=${arg_TIMEOUT}
         -P "${PROJECT_SOURCE_DIR}/tests/cmake/WrongAnswers.cmake")
-    set_tests_properties("${test_name}" PROPERTIES LABELS selfcheck TIMEOUT 300)
+    # COST: a wrong answer may hang until its lesson's timeout; the longest
+    # start first, so that a parallel run does not end waiting for them.
+    set_tests_properties("${test_name}" PROPERTIES LABELS selfcheck TIMEOUT 300 COST ${arg_TIMEOUT})
   endforeach()
 endfunction()
