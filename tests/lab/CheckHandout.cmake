@@ -1,7 +1,8 @@
 # Self-check (cmake -P): `lab handout` writes a copy without solutions/ that
 # configures and builds on its own, whose grader works (every case failing on
-# the stubs, hidden tests included), and whose test preset says plainly that
-# the project's own suite needs the solutions.
+# the stubs, hidden tests included, a compile error shown where it is), and
+# whose test preset says plainly that the project's own suite needs the
+# solutions.
 file(REMOVE_RECURSE "${HANDOUT}" "${HANDOUT}-hidden")
 
 # The handout carries the student's files: once lesson 01 is started, its
@@ -65,6 +66,15 @@ file(REMOVE "${HANDOUT}-results.json")
 step(${CMAKE_CTEST_COMMAND} --test-dir "${build}" -LE "grade|bench")
 if(step_status EQUAL 0 OR NOT step_out MATCHES "needs the reference solutions")
   message(FATAL_ERROR "the handout's own-suite tests do not say they need solutions/:\n${step_out}")
+endif()
+
+# A compile error in the student's file: lab grade shows the compiler's
+# first error, placed from lessons/ on, with the source line under it.
+file(APPEND "${HANDOUT}/lessons/01_udp/udp.cpp" "\nint lab_broken() { return 1 }\n")
+step("${build}/lab" grade 01)
+if(NOT step_status EQUAL 1 OR NOT step_out MATCHES "lessons/01_udp/udp\\.cpp:[0-9]+:[0-9]+: error: expected [^ ]*;"
+   OR NOT step_out MATCHES "return 1 }")
+  message(FATAL_ERROR "lab grade does not show a compile error in lessons/01_udp/udp.cpp with its place and line:\n${step_out}")
 endif()
 
 file(REMOVE_RECURSE "${HANDOUT}" "${HANDOUT}-hidden")

@@ -633,8 +633,12 @@ std::string first_compiler_error(const std::string& output) {
     if (at == std::string::npos || lines[i].rfind("/usr/bin/", 0) == 0) {
       continue;
     }
+    // From lessons/ on (a path a terminal or an editor opens), else the file name.
+    const auto lessons = lines[i].rfind("/lessons/", at);
     const auto slash = lines[i].rfind('/', at);
-    std::string text = slash == std::string::npos ? lines[i] : lines[i].substr(slash + 1);
+    std::string text = lessons != std::string::npos ? lines[i].substr(lessons + 1)
+                       : slash == std::string::npos ? lines[i]
+                                                    : lines[i].substr(slash + 1);
     // The source line and the caret (and a fix-it line), indented by the compiler.
     for (std::size_t k = i + 1; k < lines.size() && k <= i + 3; ++k) {
       if (lines[k].empty() || lines[k].find(": note: ") != std::string::npos ||

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -350,6 +351,9 @@ int command_handout(const Context& context, const std::vector<std::string>& args
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Line by line, also into a file or a pipe: the progress lines on stderr
+  // ("building...") stay in order with the report on stdout (cmd > log 2>&1).
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::vector<std::string> args(argv + 1, argv + argc);
   Context context;
   std::error_code error;

@@ -17,8 +17,9 @@ const std::string kFixtureBuild = LAB_FIXTURE_BUILD;
 
 TEST_CASE("grader: the reference solutions get full marks") {
   const fs::path json = temp_file("reference.json");
-  // --timeout 60: this checks the grader's arithmetic, not speed (sanitizer builds are slow).
-  const auto result = lab_tool({"grade", "--reference", "--no-build", "--timeout", "60", "--json",
+  // --timeout 60: this checks the grader's arithmetic, not speed (sanitizer
+  // builds are slow). --jobs 4: most cases wait more than they compute.
+  const auto result = lab_tool({"grade", "--reference", "--no-build", "--timeout", "60", "--jobs", "4", "--json",
                                 json.string()}, 600s);
   INFO(result.describe());
   CHECK(result.status == lab::ExitStatus{0, 0});
@@ -35,7 +36,7 @@ TEST_CASE("grader: the untouched stubs get zero, every case saying not implement
     return;
   }
   const fs::path json = temp_file("stubs.json");
-  const auto result = lab_tool({"grade", "--no-build", "--no-save", "--timeout", "60", "--json",
+  const auto result = lab_tool({"grade", "--no-build", "--no-save", "--timeout", "60", "--jobs", "4", "--json",
                                 json.string()}, 600s);
   INFO(result.describe());
   CHECK(result.status == lab::ExitStatus{1, 0});
