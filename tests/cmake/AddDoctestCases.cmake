@@ -30,6 +30,11 @@ foreach(lab_case IN LISTS lab_cases)
   if(NOT lab_serial_cases STREQUAL "" AND lab_case MATCHES "${lab_serial_cases}")
     set_tests_properties("${lab_label}/${lab_case}" PROPERTIES RUN_SERIAL TRUE)
   endif()
+  # Cases that share something with tests elsewhere: their whole list of
+  # locks (RESOURCE_LOCK), in place of the one PROPERTIES gave.
+  if(NOT lab_locked_cases STREQUAL "" AND lab_case MATCHES "${lab_locked_cases}")
+    set_tests_properties("${lab_label}/${lab_case}" PROPERTIES RESOURCE_LOCK "${lab_lock}")
+  endif()
   if(lab_environment)
     set_tests_properties("${lab_label}/${lab_case}" PROPERTIES ENVIRONMENT "${lab_environment}")
   endif()

@@ -103,7 +103,7 @@ function(lab_add_wrong_answers dir)
   # a precompiled header every wrong answer's exercise reuses (0.7 s -> 0.3 s
   # each). Only those headers: the lesson's own come from the patched copy.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT TARGET lab_wrong_pch)
-    file(WRITE "${CMAKE_BINARY_DIR}/wrong/pch.cpp" "// The precompiled header's own translation unit.\n")
+    file(CONFIGURE OUTPUT "${CMAKE_BINARY_DIR}/wrong/pch.cpp" CONTENT "// The precompiled header's own translation unit.\n")
     add_library(lab_wrong_pch OBJECT "${CMAKE_BINARY_DIR}/wrong/pch.cpp")
     target_link_libraries(lab_wrong_pch PRIVATE lab::common)
     target_compile_options(lab_wrong_pch PRIVATE ${no_debug_info})

@@ -5,9 +5,12 @@
 // cases run as an unprivileged user) and as a student would (as a normal
 // user), and must gain no points, leave a valid and complete results.json
 // and leave no process behind. The honest submission is the control.
+#include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "selfcheck.hpp"
 
@@ -55,7 +58,7 @@ std::pair<uid_t, gid_t> nobody() {
 
 // Grades submission `attack`; nullopt when this machine cannot grade that way
 // (as root needs root; as a normal user, from root, runs lab as nobody).
-std::optional<Graded> grade(const std::string& attack, As as) {
+std::optional<Graded> grade(const std::string& attack, As as, const std::string& jobs = "2") {
   if (as == As::kRoot && ::geteuid() != 0) {
     MESSAGE("not root: the grading path of an instructor (as root, cases as nobody) is not checked here");
     return std::nullopt;
@@ -72,7 +75,7 @@ std::optional<Graded> grade(const std::string& attack, As as) {
   const fs::path root = kAttacks / attack;
   Graded graded;
   graded.run = lab::testing::run({kLab, "--source-dir", (root / "source").string(), "--build-dir",
-                                  (root / "build").string(), "grade", "--no-build", "--no-save", "--jobs", "2",
+                                  (root / "build").string(), "grade", "--no-build", "--no-save", "--jobs", jobs,
                                   "--json", json.string()},
                                  "", 120s, options);
   graded.json = read_file(json);
@@ -108,7 +111,75 @@ void check_both_ways(const std::string& attack, const std::string& why) {
   SUBCASE("graded as a normal user") { check_attack(attack, As::kNormalUser, why); }
 }
 
+// A process of `user` holding `count` threads, each asleep until the
+// process is killed (when this object goes): the grading user's own load,
+// such as a desktop user's browser.
+class BusyUser {
+ public:
+  BusyUser(std::pair<uid_t, gid_t> user, int count) {
+    int ready[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      ::close(ready[0]);
+      char made = 'n';
+      if (::setgid(user.second) == 0 && ::setuid(user.first) == 0) {
+        pthread_attr_t small{};
+        ::pthread_attr_init(&small);
+        ::pthread_attr_setstacksize(&small, 64 * 1024);
+        int started = 0;
+        for (; started < count; ++started) {
+          pthread_t thread{};
+          if (::pthread_create(&thread, &small, [](void*) -> void* {
+                for (;;) {
+                  ::pause();
+                }
+              }, nullptr) != 0) {
+            break;
+          }
+        }
+        made = started == count ? 'y' : 'n';
+      }
+      (void)::write(ready[1], &made, 1);
+      for (;;) {
+        ::pause();
+      }
+    }
+    ::close(ready[1]);
+    char made = 'n';
+    const bool heard = ::read(ready[0], &made, 1) == 1;
+    ::close(ready[0]);
+    REQUIRE_MESSAGE((heard && made == 'y'), "could not start ", count, " threads as the grading user");
+  }
+  ~BusyUser() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  BusyUser(const BusyUser&) = delete;
+  BusyUser& operator=(const BusyUser&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
 }  // namespace
+
+TEST_CASE("grader: as root, a grading user already running 2,100 threads still has room for the cases") {
+  if (::geteuid() != 0 || kSanitized) {
+    MESSAGE("needs root and a plain build: the grading user's tasks are counted only when grading as root");
+    return;
+  }
+  // RLIMIT_NPROC counts a user's threads too: the grader allows the tasks
+  // the user has when grading starts, plus room for the cases.
+  AdoptOrphans adopt;
+  const BusyUser busy(nobody(), 2100);
+  const auto graded = grade("honest", As::kRoot, "1");
+  REQUIRE(graded);
+  INFO(graded->run.describe());
+  CHECK(graded->run.status == lab::ExitStatus{0, 0});
+  CHECK(json_number(graded->json, "score") == doctest::Approx(4.0));
+}
 
 TEST_CASE("grader attack: the honest submission gets full marks, both ways") {
   for (const As as : {As::kRoot, As::kNormalUser}) {
