@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,13 +14,12 @@
 
 #include "lab/error.hpp"
 #include "lab/io.hpp"
+#include "lab/process.hpp"
 #include "lab/stop.hpp"
 
 namespace lab {
 
 namespace {
-
-int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 [[noreturn]] void run_child(const std::function<int()>& body, pid_t parent, bool die_with_parent) {
   int code = 70;
@@ -100,7 +98,7 @@ pid_t ForkedChildren::start(const std::function<int()>& body, bool die_with_pare
   Worker worker;
   worker.pid = pid;
   reserved.reset();  // its number is free again, for the pidfd
-  worker.pidfd = Fd{open_pidfd(pid)};
+  worker.pidfd = open_pidfd(pid);
   if (!worker.pidfd) {
     const std::system_error error = os_error("pidfd_open");
     ::kill(pid, SIGKILL);

@@ -24,15 +24,15 @@ extern char** environ;
 
 namespace lab {
 
-namespace {
+// Through syscall(2): glibc 2.36's <sys/pidfd.h> declares these without C
+// linkage, so C++ cannot link them.
+Fd open_pidfd(pid_t pid) { return Fd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))}; }
 
-// pidfd_open(2) and pidfd_send_signal(2) through syscall(2): glibc 2.36's
-// <sys/pidfd.h> declares them without C linkage, so C++ cannot link them.
-int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-int signal_pidfd(int pidfd, int signal_number) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, signal_number, nullptr, 0));
+int signal_pidfd(const Fd& pidfd, int signal_number) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd.get(), signal_number, nullptr, 0));
 }
+
+namespace {
 
 struct Pipe {
   Fd read_end;
@@ -256,7 +256,7 @@ Child Child::spawn(const std::vector<std::string>& argv, const SpawnOptions& opt
     throw os_error(fork_error, "fork");
   }
   child.pid_ = pid;
-  child.pidfd_.reset(open_pidfd(pid));
+  child.pidfd_ = open_pidfd(pid);
   // The parent keeps only its ends: the child's ends must close here, or our
   // reads would never see end of stream.
   report.write_end.reset();
@@ -317,7 +317,7 @@ void Child::reap_now(int wait_status) { status_ = ExitStatus::from_wait_status(w
 void Child::send_signal(int signal_number) {
   // Once reaped, the pid may belong to another process: never signal it.
   if (pid_ > 0 && !status_) {
-    if (signal_pidfd(pidfd_.get(), signal_number) != 0 && errno != ESRCH) {
+    if (signal_pidfd(pidfd_, signal_number) != 0 && errno != ESRCH) {
       throw os_error("pidfd_send_signal");
     }
   }

@@ -6,7 +6,6 @@
 //                                                     stop, then the tied-children demo; uses a
 //                                                     temporary pid file and port 0)
 //   build/default/lessons/07_daemon/client orphans   (only the tied-children demo)
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -20,6 +19,7 @@
 #include "lab/process.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
+#include "lab/temp_dir.hpp"
 #include "lab/text.hpp"
 #include "tied_children.hpp"  // the `orphans` command
 
@@ -70,8 +70,8 @@ bool stop(const Control& control) {
     lab::say("stop: not running (no locked pid file at {})", control.pid_path);
     return false;
   }
-  const lab::Fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, *pid, 0))};
-  if (!pidfd || ::syscall(SYS_pidfd_send_signal, pidfd.get(), SIGTERM, nullptr, 0) != 0) {
+  const lab::Fd pidfd = lab::open_pidfd(*pid);
+  if (!pidfd || lab::signal_pidfd(pidfd, SIGTERM) != 0) {
     throw lab::os_error("signal pid " + std::to_string(*pid));
   }
   if (!lab::daemon::wait_gone(*pid, 5000ms)) {
@@ -83,30 +83,10 @@ bool stop(const Control& control) {
   return true;
 }
 
-// A temporary directory for the demo's pid and log files, removed at the end.
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "lab07-demo-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw lab::os_error("mkdtemp " + pattern);
-    }
-    path_ = pattern;
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 bool demo(Control control) {
-  const TemporaryDirectory directory;
+  // The demo's pid and log files, removed at the end.
+  const lab::TempDir directory("lab07-demo");
   control.pid_path = (directory.path() / "daemon.pid").string();
   control.log_path = (directory.path() / "daemon.log").string();
   control.endpoint.port = 0;

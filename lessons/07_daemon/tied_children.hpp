@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +34,7 @@ namespace lab::daemon {
 // Waits up to `timeout` for process `pid` (not necessarily our child) to end.
 inline bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
   // A pidfd names this very process, so a recycled pid cannot fool us.
-  const Fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
+  const Fd pidfd = open_pidfd(pid);
   if (!pidfd) {
     return errno == ESRCH;  // already gone
   }

@@ -33,6 +33,7 @@
 
 #include "fork_join.hpp"
 #include "lab/io.hpp"
+#include "lab/process.hpp"
 #include "lab/socket.hpp"
 #include "lab/testing.hpp"
 
@@ -111,11 +112,11 @@ class Forked {
       body();
       ::_exit(0);
     }
-    pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    pidfd_ = lab::open_pidfd(pid_);
   }
   ~Forked() {
     if (pidfd_) {
-      ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+      lab::signal_pidfd(pidfd_, SIGKILL);
     }
     // ECHILD: the code under test has reaped it already, as it should.
     while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {

@@ -36,12 +36,15 @@
 
 #include "daemon.hpp"
 #include "lab/io.hpp"
+#include "lab/process.hpp"
 #include "lab/socket.hpp"
 #include "lab/testing.hpp"
 #include "lab/text.hpp"
 
 using namespace std::chrono_literals;
 using lab::Fd;
+using lab::open_pidfd;
+using lab::signal_pidfd;
 namespace fs = std::filesystem;
 
 namespace {
@@ -77,7 +80,6 @@ std::vector<std::string> stat_fields(int pid) {
   return fields;
 }
 
-Fd open_pidfd(pid_t pid) { return Fd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))}; }
 
 // True once the process behind `pidfd` has ended (within `timeout`).
 bool ended_within(const Fd& pidfd, std::chrono::milliseconds timeout) {
@@ -87,10 +89,6 @@ bool ended_within(const Fd& pidfd, std::chrono::milliseconds timeout) {
     ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
   } while (ready < 0 && errno == EINTR);
   return ready > 0;
-}
-
-void signal_pidfd(const Fd& pidfd, int signal_number) {
-  ::syscall(SYS_pidfd_send_signal, pidfd.get(), signal_number, nullptr, 0);
 }
 
 // Pids of processes whose command line contains `marker`.

@@ -26,6 +26,7 @@
 #include "lab/forked.hpp"
 #include "lab/io.hpp"
 #include "lab/socket.hpp"
+#include "lab/temp_dir.hpp"
 #include "lab/testing.hpp"
 #include "locks.hpp"
 
@@ -66,24 +67,14 @@ constexpr int kThreadRounds = 10;
 // A ticket file in a fresh temporary folder, removed with it.
 class TempOffice {
  public:
-  explicit TempOffice(int tickets) {
-    std::string pattern = (fs::temp_directory_path() / "lab08-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    dir_ = pattern;
-    path_ = dir_ / "tickets";
-    locks::create_office(path_, tickets);
-  }
-  ~TempOffice() {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
+  explicit TempOffice(int tickets) : path_(dir_.path() / "tickets") { locks::create_office(path_, tickets); }
   TempOffice(const TempOffice&) = delete;
   TempOffice& operator=(const TempOffice&) = delete;
   [[nodiscard]] const fs::path& path() const { return path_; }
   [[nodiscard]] int count() const { return locks::read_count(locks::open_office(path_)); }
 
  private:
-  fs::path dir_;
+  lab::TempDir dir_{"lab08-test"};
   fs::path path_;
 };
 

@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <csignal>
@@ -12,6 +11,7 @@
 #include <string>
 
 #include "hostile.hpp"
+#include "lab/process.hpp"
 #include "lab/text.hpp"
 
 using namespace hostile;
@@ -52,7 +52,7 @@ class Daemon {
   }
   // SIGTERM; true if it ended with status 0 within 1 s.
   bool stops_cleanly() {
-    const lab::Fd pidfd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))};
+    const lab::Fd pidfd = lab::open_pidfd(pid);
     REQUIRE(pidfd);
     REQUIRE(::kill(pid, SIGTERM) == 0);
     pollfd entry{pidfd.get(), POLLIN, 0};

@@ -28,6 +28,7 @@
 #include "lab/process.hpp"
 #include "lab/sha256.hpp"
 #include "lab/stop.hpp"
+#include "lab/temp_dir.hpp"
 #include "lab/testing.hpp"
 #include "screen.hpp"
 #include "shell.hpp"
@@ -520,18 +521,8 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   // A folder of its own for the case's temporary files (TMPDIR), the grading
   // user's, removed when the case ends: what one case leaves there, no later
   // case (nor a later submission) can read.
-  std::string scratch_template = (fs::temp_directory_path() / "lab-case-XXXXXX").string();
-  if (::mkdtemp(scratch_template.data()) == nullptr) {
-    throw os_error("mkdtemp " + scratch_template);
-  }
-  const fs::path scratch = scratch_template;
-  struct RemoveScratch {
-    fs::path path;
-    ~RemoveScratch() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  } remove_scratch{scratch};
+  const lab::TempDir scratch_dir("lab-case");
+  const fs::path& scratch = scratch_dir.path();
   if (sandbox.user && ::chown(scratch.c_str(), sandbox.user->first, sandbox.user->second) != 0) {
     throw os_error("chown " + scratch.string());
   }

@@ -105,4 +105,11 @@ class LineReader {
   bool ended_ = false;
 };
 
+// pidfd_open(2): a descriptor that names process `pid` itself (a recycled
+// pid cannot be mistaken for it), readable once the process has ended. An
+// empty Fd if it cannot be opened, with errno set (ESRCH: already gone).
+Fd open_pidfd(pid_t pid);
+// pidfd_send_signal(2) on such a descriptor: 0, or -1 with errno set.
+int signal_pidfd(const Fd& pidfd, int signal_number);
+
 }  // namespace lab

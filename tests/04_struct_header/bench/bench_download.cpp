@@ -15,7 +15,6 @@
 //   1024)
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +32,7 @@
 #include "lab/sha256.hpp"
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
+#include "lab/temp_dir.hpp"
 #include "lab/testing.hpp"
 #include "struct_header.hpp"
 
@@ -42,27 +42,6 @@ using Seconds = std::chrono::duration<double>;
 namespace {
 
 std::uint64_t g_file_size = 1ULL << 30;  // --mib
-
-class TempDir {
- public:
-  TempDir() {
-    std::string name = (fs::temp_directory_path() / "lab04-bench-XXXXXX").string();
-    if (::mkdtemp(name.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "mkdtemp " + name);
-    }
-    path_ = name;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // 1 GiB of bytes that do not compress or repeat in a short period.
 void write_test_file(const fs::path& path) {
@@ -162,7 +141,7 @@ int main(int argc, char** argv) {
   }
   try {
     g_file_size = lab::bench::number_option(argc, argv, "--mib", 1024) << 20;
-    TempDir temp;
+    const lab::TempDir temp("lab04-bench");
     const fs::path served = temp.path() / "served";
     const fs::path saved = temp.path() / "saved";
     fs::create_directory(served);

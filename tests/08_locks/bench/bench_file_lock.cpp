@@ -2,7 +2,6 @@
 // reference file lock (lessons/08_locks, exercise 08.1) by 1 and by 50 buyer
 // processes, and by 50 threads under the mutex (08.2) for comparison.
 #include <fmt/core.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "lab/forked.hpp"
+#include "lab/temp_dir.hpp"
 #include "locks.hpp"
 
 namespace {
@@ -65,16 +65,11 @@ double mutex_rate(int threads) {
 }  // namespace
 
 int main() {
-  std::string dir = (fs::temp_directory_path() / "lab08-bench-XXXXXX").string();
-  if (::mkdtemp(dir.data()) == nullptr) {
-    fmt::print("mkdtemp failed\n");
-    return 1;
-  }
-  const fs::path path = fs::path(dir) / "tickets";
+  const lab::TempDir dir("lab08-bench");
+  const fs::path path = dir.path() / "tickets";
   fmt::print("{} tickets per run\n", kTickets);
   fmt::print("  file lock (F_OFD_SETLKW),  1 buyer process : {:10.0f} tickets/s\n", file_lock_rate(path, 1));
   fmt::print("  file lock (F_OFD_SETLKW), 50 buyer processes: {:10.0f} tickets/s\n", file_lock_rate(path, 50));
   fmt::print("  std::mutex, 50 buyer threads                : {:10.0f} tickets/s\n", mutex_rate(50));
-  fs::remove_all(dir);
   return 0;
 }

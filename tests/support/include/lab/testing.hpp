@@ -18,6 +18,7 @@
 #include "lab/error.hpp"
 #include "lab/fd.hpp"
 #include "lab/process.hpp"
+#include "lab/temp_dir.hpp"
 
 namespace lab::testing {
 
@@ -148,23 +149,8 @@ struct RefusingPort {
   std::uint16_t port = 0;
 };
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it
-// when the object goes: where a test keeps its files, pid files and logs.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "lab");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
-  [[nodiscard]] std::string str() const { return path_.string(); }
-  // The path of an entry in the directory (not created).
-  [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+// A fresh directory, removed with everything in it (lab/temp_dir.hpp).
+using lab::TempDir;
 
 // A connected pair of UNIX stream sockets.
 std::pair<Fd, Fd> socket_pair();
