@@ -4,6 +4,7 @@
 
 #include "lab/error.hpp"
 #include "lab/program.hpp"
+#include "lab/testing.hpp"
 #include "lab/text.hpp"
 
 namespace {
@@ -74,6 +75,19 @@ TEST_CASE("preview escapes bytes and shortens long payloads") {
   CHECK(lab::chomp("line\r\n") == "line");
   CHECK(lab::chomp("line\n") == "line");
   CHECK(lab::chomp("line") == "line");
+}
+
+TEST_CASE("shell_quote leaves plain words alone and quotes the rest so that a shell reads them back") {
+  CHECK(lab::shell_quote("build/default/lab") == "build/default/lab");
+  CHECK(lab::shell_quote("--test-case=01.1") == "--test-case=01.1");
+  CHECK(lab::shell_quote("") == "''");
+  CHECK(lab::shell_quote("two words") == "'two words'");
+  CHECK(lab::shell_quote("it's") == "'it'\\''s'");
+  CHECK(lab::shell_quote("$HOME;rm") == "'$HOME;rm'");
+  // What sh -c makes of the quoted word is the word itself.
+  const std::string word = "it's a $(test) of \"quotes\" and `ticks`";
+  const auto echoed = lab::testing::run({"sh", "-c", "printf %s " + lab::shell_quote(word)});
+  CHECK(echoed.out == word);
 }
 
 TEST_CASE("a client's connection errors come with advice that fits the error") {

@@ -30,6 +30,7 @@
 #include "lab/stop.hpp"
 #include "lab/temp_dir.hpp"
 #include "lab/testing.hpp"
+#include "lab/text.hpp"
 #include "screen.hpp"
 #include "shell.hpp"
 #include "supervise.hpp"

@@ -78,18 +78,6 @@ std::string random_hex(std::size_t bytes) {
   return to_hex(random);
 }
 
-std::string shell_quote(const std::string& text) {
-  if (!text.empty() && text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                              "0123456789-_./=:,+@%") == std::string::npos) {
-    return text;
-  }
-  std::string quoted = "'";
-  for (char c : text) {
-    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  }
-  return quoted + "'";
-}
-
 std::string display_path(const std::filesystem::path& path) {
   std::error_code error;
   const auto relative = std::filesystem::relative(path, std::filesystem::current_path(error), error);

@@ -33,8 +33,6 @@ Collected collect_output(Child& child, std::chrono::milliseconds timeout, const 
 // `bytes` random bytes from getrandom(2), in hexadecimal.
 std::string random_hex(std::size_t bytes);
 
-// 'text' quoted for a POSIX shell when it needs it.
-std::string shell_quote(const std::string& text);
 
 // The path relative to the current directory when that is shorter.
 std::string display_path(const std::filesystem::path& path);

@@ -24,6 +24,7 @@
 #include "lab/endpoint.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
+#include "lab/text.hpp"
 
 namespace lab::testing {
 
@@ -47,13 +48,6 @@ ProgramList& program_list() {
 }
 
 std::string base_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
-
-std::string replace_all(std::string text, std::string_view from, std::string_view to) {
-  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
-    text.replace(at, from.size(), to);
-  }
-  return text;
-}
 
 }  // namespace
 
@@ -93,9 +87,7 @@ void note_program(const std::string& role, const std::vector<std::string>& argv,
     // The same program under the debugger shows where it crashed.
     debug = "    debug it: gdb -q -ex run -ex bt --args";
     for (const auto& word : argv) {
-      const bool plain = !word.empty() && word.find_first_not_of(
-          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./:,@") == std::string::npos;
-      debug += " " + (plain ? word : "'" + replace_all(word, "'", "'\\''") + "'");
+      debug += " " + shell_quote(word);
     }
     debug += "\n";
   }
