@@ -8,7 +8,6 @@
 #pragma once
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,12 +37,7 @@ inline bool wait_gone(pid_t pid, std::chrono::milliseconds timeout) {
   if (!pidfd) {
     return errno == ESRCH;  // already gone
   }
-  pollfd entry{pidfd.get(), POLLIN, 0};
-  int ready = -1;
-  do {
-    ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
-  } while (ready < 0 && errno == EINTR);
-  return ready > 0;
+  return pidfd_ended_within(pidfd, timeout);
 }
 
 // Runs the demonstration and reports what it sees. Returns whether the tied

@@ -45,6 +45,7 @@ using namespace std::chrono_literals;
 using lab::Fd;
 using lab::open_pidfd;
 using lab::signal_pidfd;
+using lab::pidfd_ended_within;
 namespace fs = std::filesystem;
 
 namespace {
@@ -80,16 +81,6 @@ std::vector<std::string> stat_fields(int pid) {
   return fields;
 }
 
-
-// True once the process behind `pidfd` has ended (within `timeout`).
-bool ended_within(const Fd& pidfd, std::chrono::milliseconds timeout) {
-  pollfd entry{pidfd.get(), POLLIN, 0};
-  int ready = -1;
-  do {
-    ready = ::poll(&entry, 1, static_cast<int>(timeout.count()));
-  } while (ready < 0 && errno == EINTR);
-  return ready > 0;
-}
 
 // Pids of processes whose command line contains `marker`.
 std::vector<pid_t> processes_mentioning(const std::string& marker) {
@@ -172,21 +163,21 @@ class RunningDaemon {
       return true;
     }
     signal_pidfd(pidfd_, SIGTERM);
-    return ended_within(pidfd_, 3000ms);
+    return pidfd_ended_within(pidfd_, 3000ms);
   }
 
  private:
   void stop_everything() noexcept {
     if (pidfd_ && !terminate()) {
       signal_pidfd(pidfd_, SIGKILL);
-      ended_within(pidfd_, 1000ms);
+      pidfd_ended_within(pidfd_, 1000ms);
     }
     // Anything else started with our unique directory on its command line.
     for (const pid_t stray : processes_mentioning(dir_.path().string())) {
       const Fd stray_fd = open_pidfd(stray);
       if (stray_fd) {
         signal_pidfd(stray_fd, SIGKILL);
-        ended_within(stray_fd, 1000ms);
+        pidfd_ended_within(stray_fd, 1000ms);
       }
     }
   }
@@ -458,7 +449,7 @@ TEST_CASE("07.2 a stale pid file left by a crash is taken over") {
   RunningDaemon crashed(dir);
   crashed.start();
   signal_pidfd(crashed.pidfd(), SIGKILL);  // no clean-up: the pid file stays, unlocked
-  REQUIRE(ended_within(crashed.pidfd(), 3000ms));
+  REQUIRE(pidfd_ended_within(crashed.pidfd(), 3000ms));
   REQUIRE(fs::exists(crashed.pid_path()));
   RunningDaemon next(dir);
   next.start();
@@ -684,9 +675,9 @@ TEST_CASE("07.3 the tied child dies within a second of its parent being killed")
                   family.reap_middle().to_string());
   CHECK(family.child_parent() == family.middle());
   signal_pidfd(family.middle_fd(), SIGKILL);
-  REQUIRE(ended_within(family.middle_fd(), 3000ms));
+  REQUIRE(pidfd_ended_within(family.middle_fd(), 3000ms));
   CHECK(family.reap_middle().signal == SIGKILL);
-  REQUIRE_MESSAGE(ended_within(family.child_fd(), 1000ms), "the tied child outlived its parent by 1 s");
+  REQUIRE_MESSAGE(pidfd_ended_within(family.child_fd(), 1000ms), "the tied child outlived its parent by 1 s");
   CHECK(family.reap_child().signal == SIGKILL);
   CHECK(lab::testing::child_pids().empty());
 }
@@ -713,9 +704,9 @@ TEST_CASE("07.3 the tied child also ends, by the chosen SIGTERM, when its parent
   REQUIRE_MESSAGE(family.child() > 0, "the tied child never reported; the middle process ",
                   family.reap_middle().to_string());
   lab::write_all(go_write, "x");  // the middle process reads it and exits 0
-  REQUIRE_MESSAGE(ended_within(family.middle_fd(), 3000ms), "the middle process did not exit");
+  REQUIRE_MESSAGE(pidfd_ended_within(family.middle_fd(), 3000ms), "the middle process did not exit");
   CHECK(family.reap_middle() == lab::ExitStatus{0, 0});
-  REQUIRE_MESSAGE(ended_within(family.child_fd(), 1000ms),
+  REQUIRE_MESSAGE(pidfd_ended_within(family.child_fd(), 1000ms),
                   "the tied child outlived its parent by 1 s (did an inherited SIGTERM handler catch it?)");
   CHECK(family.reap_child().signal == SIGTERM);
 }
@@ -765,7 +756,7 @@ TEST_CASE("07.3 a parent that dies between fork and prctl still takes the tied c
   REQUIRE(child > 0);
   const Fd child_fd = open_pidfd(child);  // ours now (the subreaper), alive or a zombie
   REQUIRE(child_fd);
-  const bool ended = ended_within(child_fd, 2000ms);
+  const bool ended = pidfd_ended_within(child_fd, 2000ms);
   if (!ended) {
     signal_pidfd(child_fd, SIGKILL);
   }

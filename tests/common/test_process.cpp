@@ -61,6 +61,16 @@ TEST_CASE("Child::stop sends SIGTERM and escalates to SIGKILL after the grace pe
   CHECK(stubborn.stop(100ms).signal == SIGKILL);
 }
 
+TEST_CASE("a pidfd tells a running process from an ended one, and signals it") {
+  lab::Child sleeper = lab::Child::spawn({"sleep", "30"});
+  const lab::Fd pidfd = lab::open_pidfd(sleeper.pid());
+  REQUIRE(pidfd);
+  CHECK_FALSE(lab::pidfd_ended_within(pidfd, std::chrono::milliseconds(20)));
+  REQUIRE(lab::signal_pidfd(pidfd, SIGKILL) == 0);
+  CHECK(lab::pidfd_ended_within(pidfd, std::chrono::milliseconds(5000)));
+  CHECK(sleeper.wait().signal == SIGKILL);
+}
+
 TEST_CASE("LineReader returns lines, a last partial line, then end, and times out") {
   lab::Child child = lab::Child::spawn({"printf", "one\\ntwo\\nthree"});
   lab::LineReader reader(child.output());

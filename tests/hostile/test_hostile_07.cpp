@@ -1,7 +1,6 @@
 // Hostile clients against lesson 07's daemon, which serves one client at a
 // time and logs each: garbage, silence, trickling, a log flood, SIGTERM.
 #include <doctest/doctest.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -55,8 +54,7 @@ class Daemon {
     const lab::Fd pidfd = lab::open_pidfd(pid);
     REQUIRE(pidfd);
     REQUIRE(::kill(pid, SIGTERM) == 0);
-    pollfd entry{pidfd.get(), POLLIN, 0};
-    const bool ended = ::poll(&entry, 1, 1000) == 1;
+    const bool ended = lab::pidfd_ended_within(pidfd, std::chrono::milliseconds(1000));
     int status = -1;
     REQUIRE(::waitpid(std::exchange(pid, -1), &status, 0) > 0);
     return ended && WIFEXITED(status) && WEXITSTATUS(status) == 0;

@@ -111,5 +111,8 @@ class LineReader {
 Fd open_pidfd(pid_t pid);
 // pidfd_send_signal(2) on such a descriptor: 0, or -1 with errno set.
 int signal_pidfd(const Fd& pidfd, int signal_number);
+// True once the process behind `pidfd` has ended, false if it still runs
+// after `timeout`. Any process, not only a child; it is not reaped.
+bool pidfd_ended_within(const Fd& pidfd, std::chrono::milliseconds timeout);
 
 }  // namespace lab
