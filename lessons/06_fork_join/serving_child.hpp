@@ -10,11 +10,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstddef>
+#include <optional>
 #include <string>
 
-#include "lab/deadline.hpp"
 #include "lab/fd.hpp"
 #include "lab/io.hpp"
+#include "lab/line_reader.hpp"
 #include "lab/program.hpp"
 #include "lab/stop.hpp"
 
@@ -24,29 +25,24 @@ inline constexpr std::size_t kMaxLine = 100;
 
 // The child's whole job: read one line, answer it. Returns the exit status.
 inline int answer(const Fd& connection, std::chrono::milliseconds idle) {
-  // One deadline for the whole line, not a timeout per read: a client
-  // trickling a byte at a time would otherwise keep its child (and one of
-  // the --max-children places) for 100 timeouts.
-  ClientClock clock(connection, {idle, idle});
-  clock.request_started();
-  std::string line;
-  while (line.find('\n') == std::string::npos) {
-    if (line.size() > kMaxLine) {
-      write_all(connection, "error: expected one line of at most 100 bytes\n");
-      return 1;
-    }
-    clock.wait_readable();  // TimeoutError once idle has passed
-    const auto chunk = read_some(connection, kMaxLine + 2 - line.size());
-    if (!chunk) {
-      return 1;  // the client left without a full line
-    }
-    line += *chunk;
+  // One read is not one line: the name may come in pieces, and the reader
+  // gathers them. One deadline for the whole line, not a timeout per read:
+  // a client trickling a byte at a time would otherwise keep its child (and
+  // one of the --max-children places) for 100 timeouts. A line cut off by
+  // the client leaving is no name (ProtocolError).
+  LineReader reader(connection,
+                    {.max_length = kMaxLine, .stop = &process_stop(), .accept_unterminated = false});
+  std::optional<std::string> line;
+  try {
+    line = reader.next_line(idle);  // TimeoutError once idle has passed
+  } catch (const LineTooLong&) {   // thrown before the rest of the line is read
+    write_all(connection, "error: expected one line of at most 100 bytes\n");
+    return 1;
   }
-  line.erase(line.find('\n'));
-  if (!line.empty() && line.back() == '\r') {
-    line.pop_back();
+  if (!line) {
+    return 1;  // the client left without a word
   }
-  write_all(connection, "hello " + line + " from pid " + std::to_string(::getpid()) + "\n");
+  write_all(connection, "hello " + *line + " from pid " + std::to_string(::getpid()) + "\n");
   return 0;
 }
 
@@ -58,7 +54,7 @@ inline int answer(const Fd& connection, std::chrono::milliseconds idle) {
   child_ended.reset();
   // The stop too: the parent's stop eventfd is shared with us after fork, so
   // a SIGTERM to the parent would wake our waits as if it were ours. The
-  // child gets an eventfd of its own, for its ClientClock, and the default
+  // child gets an eventfd of its own, for its LineReader, and the default
   // actions: SIGTERM or SIGINT simply ends it.
   give_child_its_own_stop();
   std::signal(SIGCHLD, SIG_DFL);

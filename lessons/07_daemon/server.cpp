@@ -24,6 +24,7 @@
 #include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
+#include "lab/line_reader.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
 
@@ -34,27 +35,20 @@ std::string absolute(const std::string& path) {
   return std::filesystem::absolute(path).lexically_normal().string();
 }
 
-// Reads one command line: at most 64 bytes, all of it within 2 s. One
-// deadline for the line, not a timeout per read: the daemon serves one
-// client at a time, and a client trickling a byte a second must not hold it.
+// Reads one command line. One read is not one line: the reader gathers it,
+// within one deadline for the whole line, not a timeout per read: the daemon
+// serves one client at a time, and a client trickling a byte a second must
+// not hold it. No command is longer than 64 bytes: a longer line is refused
+// before the rest of it is read, and answered as an unknown command.
 std::string read_request(const lab::Fd& connection) {
   const std::chrono::milliseconds limit(2000);
-  lab::ClientClock clock(connection, {limit, limit});  // also bounds the reply's send
-  clock.request_started();
-  std::string line;
-  while (line.find('\n') == std::string::npos && line.size() <= 64) {
-    clock.wait_readable();
-    const auto chunk = lab::read_some(connection, 65 - line.size());
-    if (!chunk) {
-      break;
-    }
-    line += *chunk;
+  lab::set_io_timeouts(connection, limit);  // bounds the reply's send as well
+  lab::LineReader reader(connection, {.max_length = 64, .stop = &lab::process_stop()});
+  try {
+    return reader.next_line(limit).value_or("");
+  } catch (const lab::LineTooLong&) {
+    return {};
   }
-  line = line.substr(0, line.find('\n'));
-  if (!line.empty() && line.back() == '\r') {
-    line.pop_back();
-  }
-  return line;
 }
 
 }  // namespace

@@ -71,20 +71,6 @@ TEST_CASE("a pidfd tells a running process from an ended one, and signals it") {
   CHECK(sleeper.wait().signal == SIGKILL);
 }
 
-TEST_CASE("LineReader returns lines, a last partial line, then end, and times out") {
-  lab::Child child = lab::Child::spawn({"printf", "one\\ntwo\\nthree"});
-  lab::LineReader reader(child.output());
-  CHECK(reader.next_line(2s) == "one");
-  CHECK(reader.next_line(2s) == "two");
-  CHECK(reader.next_line(2s) == "three");
-  CHECK_FALSE(reader.next_line(2s).has_value());
-  CHECK(child.wait().success());
-
-  lab::Child quiet = lab::Child::spawn({"sleep", "60"});
-  lab::LineReader silent(quiet.output());
-  CHECK_THROWS_AS(silent.next_line(20ms), lab::TimeoutError);
-}
-
 TEST_CASE("Child passes extra environment variables and a working directory") {
   lab::SpawnOptions options;
   options.environment = {{"LAB_TEST_VALUE", "42"}};

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "lab/fd.hpp"
+#include "lab/line_reader.hpp"  // LineReader: a child's output, line by line, with a deadline
 
 namespace lab {
 
@@ -82,27 +83,6 @@ class Child {
   Fd output_;
   Fd errors_;
   std::optional<ExitStatus> status_;
-};
-
-// Reads a descriptor line by line, each read bounded by a deadline.
-class LineReader {
- public:
-  explicit LineReader(const Fd& fd) : fd_(fd.get()) {}
-
-  // The next line without its "\n"; nullopt at end of stream (a last line
-  // without "\n" is still returned). Throws TimeoutError after `timeout`.
-  std::optional<std::string> next_line(std::chrono::milliseconds timeout);
-  // Everything until end of stream. Throws TimeoutError after `timeout`.
-  std::string read_rest(std::chrono::milliseconds timeout);
-  // What was read past the last line returned, without reading more.
-  std::string take_buffered() { return std::exchange(buffer_, {}); }
-
- private:
-  bool fill(std::chrono::steady_clock::time_point deadline);
-
-  int fd_;
-  std::string buffer_;
-  bool ended_ = false;
 };
 
 // pidfd_open(2): a descriptor that names process `pid` itself (a recycled
