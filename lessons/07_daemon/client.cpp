@@ -6,16 +6,14 @@
 //                                                     stop, then the tied-children demo; uses a
 //                                                     temporary pid file and port 0)
 //   build/default/lessons/07_daemon/client orphans   (only the tied-children demo)
-#include <unistd.h>
-
 #include <csignal>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "daemon.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
+#include "lab/line_reader.hpp"
 #include "lab/process.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
@@ -39,9 +37,8 @@ bool start(Control& control) {
   lab::Child starter = lab::Child::spawn(
       {control.server, "--host", control.endpoint.host, "--port", std::to_string(control.endpoint.port),
        "--pid-file", control.pid_path, "--log-file", control.log_path});
-  const std::string out_text = lab::LineReader(starter.output()).read_rest(10s);
+  const std::string out = lab::LineReader(starter.output()).next_line(10s).value_or("");
   const std::string err_text = lab::LineReader(starter.errors()).read_rest(2s);
-  const std::string out{lab::chomp(out_text)};
   const std::string err{lab::chomp(err_text)};
   const lab::ExitStatus status = starter.wait();
   if (!status.success() || out.rfind("listening on ", 0) != 0) {
@@ -82,7 +79,6 @@ bool stop(const Control& control) {
            std::filesystem::exists(control.pid_path) ? "left behind" : "removed");
   return true;
 }
-
 
 bool demo(Control control) {
   // The demo's pid and log files, removed at the end.

@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string>
 #include <system_error>
 
 #include "lab/error.hpp"
 #include "lab/fd.hpp"
 #include "lab/io.hpp"
 #include "lab/socket.hpp"
+#include "process_queue.hpp"
 
 namespace lab::queues {
 
@@ -37,6 +39,16 @@ inline void close_after_error(const lab::Fd& connection) {
     }
   } catch (const lab::ProtocolError&) {  // the linger's time is up (TimeoutError)
   } catch (const std::system_error&) {   // the client reset: it is gone anyway
+  }
+}
+
+// Sends the frame "error: WHY", then closes as above. A client already gone
+// cannot be told: that is no error of ours.
+inline void send_error_and_close(const lab::Fd& connection, const std::string& why) {
+  try {
+    write_frame(connection, "error: " + why);
+    close_after_error(connection);
+  } catch (const std::system_error&) {
   }
 }
 

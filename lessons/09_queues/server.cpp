@@ -16,37 +16,28 @@
 // sending side, the feeder sees the end and closes the jobs queue, the
 // workers drain it and close the results queue, and the server sees the end
 // of the results.
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "lab/deadline.hpp"
 #include "lab/error.hpp"
 #include "lab/forked.hpp"
-#include "lab/io.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
 #include "lab/stop.hpp"
 #include "lingering_close.hpp"
 #include "process_queue.hpp"
-#include "supervision.hpp"
-#include "worker.hpp"
+#include "supervision.hpp"  // wait_for_news, supervise_workers
+#include "worker.hpp"       // run_worker, run_feeder
 #include "worker_board.hpp"
 
 namespace {
 
-using lab::queues::close_after_error;
-using lab::queues::job_id;
 using lab::queues::ProcessQueue;
-using lab::queues::RequestBroken;
-using lab::queues::run_worker;
 
 // In a forked child: its copies of the listener and of the connection are
 // not its business. (The child ends with _exit, so no Fd closes them again.)
@@ -58,7 +49,10 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
   // the request deadline; each read (in the feeder) and each write of a
   // result by the idle deadline, so a silent or non-reading client is dropped.
   lab::set_io_timeouts(connection, deadlines.idle);
-  const auto request_deadline = std::chrono::steady_clock::now() + deadlines.request;
+  std::optional<lab::Clock::time_point> request_deadline;  // none: no limit
+  if (deadlines.request.count() > 0) {
+    request_deadline = lab::Clock::now() + deadlines.request;
+  }
   ProcessQueue jobs(capacity);
   ProcessQueue results(capacity);
   lab::queues::WorkerBoard board(static_cast<std::size_t>(workers));
@@ -70,10 +64,7 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
     lines[processes.start([&, line] {
       close_in_child(listener);
       close_in_child(connection);
-      jobs.consumer_only();     // a worker takes jobs...
-      results.producer_only();  // ...and gives results
-      run_worker(jobs, results, board, line);
-      return 0;
+      return lab::queues::run_worker(jobs, results, board, line);
     })] = line;
   };
   for (std::size_t w = 0; w < static_cast<std::size_t>(workers); ++w) {
@@ -84,14 +75,7 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
   // time; otherwise full queues would stop everyone (a deadlock).
   const pid_t feeder = processes.start([&] {
     close_in_child(listener);
-    jobs.producer_only();
-    results.consumer_only();  // never writes results: its write end must go
-    while (const auto job = lab::queues::read_frame(connection)) {
-      job_id(*job);  // refuse garbage here, before a worker gets it
-      jobs.put(*job);
-    }
-    jobs.close();
-    return 0;
+    return lab::queues::run_feeder(connection, jobs, results);
   });
   std::optional<lab::ExitStatus> feeder_status;
   // This process only reads results, and keeps the read end of the jobs
@@ -106,24 +90,9 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
     ++count;
   };
   while (!feeder_status || !lines.empty()) {
-    // Wait for a result, a child's end OR a stop request: a SIGTERM that came
-    // just before a blocking read would otherwise be missed.
-    std::vector<pollfd> ready{{lab::process_stop().fd(), POLLIN, 0}, {results.read_end().get(), POLLIN, 0}};
-    for (const int pidfd : processes.pidfds()) {
-      ready.push_back({pidfd, POLLIN, 0});
-    }
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(request_deadline -
-                                                                    std::chrono::steady_clock::now());
-    const int timeout = deadlines.request.count() == 0 ? -1 : static_cast<int>(std::max<long>(left.count(), 0));
-    const int got = ::poll(ready.data(), ready.size(), timeout);
-    if (got < 0 && errno != EINTR) {
-      throw lab::os_error("poll");
-    }
-    lab::throw_if_stop_requested();
-    if (got == 0) {
-      throw lab::TimeoutError("request timeout: not done within the --request-timeout");
-    }
-    if (ready[1].revents != 0) {
+    // Wait for a result, a child's end OR a stop request, never in a
+    // blocking get alone: a SIGTERM that came just before it would be missed.
+    if (lab::queues::wait_for_news(results, processes, request_deadline)) {
       if (const auto result = results.get()) {  // we hold a write end: never the end here
         forward(*result);
       }
@@ -170,16 +139,13 @@ int main(int argc, char** argv) {
         const std::size_t jobs = serve_client(listener, client->socket, workers, capacity, deadlines);
         lab::say("{}: {} job(s) done by {} worker(s)", peer, jobs, workers);
         ++clients;
-      } catch (const RequestBroken& error) {
+      } catch (const lab::queues::RequestBroken& error) {
         lab::say("{}: {}; the request ends here", peer, error.what());
-        try {
-          lab::queues::write_frame(client->socket, std::string("error: ") + error.what() + "; the request ends here");
-          close_after_error(client->socket);
-        } catch (const std::system_error&) {  // the client is gone: nothing more to tell it
-        }
+        lab::queues::send_error_and_close(client->socket,
+                                          std::string(error.what()) + "; the request ends here");
       } catch (const lab::ProtocolError& error) {
         lab::say("{} refused: {}", peer, error.what());
-        close_after_error(client->socket);
+        lab::queues::close_after_error(client->socket);
       } catch (const std::system_error& error) {
         lab::say("{} dropped: {}", peer, error.what());
       }

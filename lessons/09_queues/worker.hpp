@@ -1,5 +1,6 @@
 // Lesson 09 — a worker process's life: take a job from the queue, do it, put
-// its result, and keep its line of the board telling what it is doing.
+// its result, and keep its line of the board telling what it is doing. And
+// the feeder's, which puts the client's jobs into the queue.
 #pragma once
 
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "lab/error.hpp"
+#include "lab/fd.hpp"
 #include "process_queue.hpp"
 #include "worker_board.hpp"
 
@@ -41,8 +43,14 @@ inline std::string do_job(const std::string& job) {
 
 // A worker's life: take jobs until the jobs queue ends, put each result,
 // and write on its line of the board what it is doing (for the server, if
-// the worker is killed).
-inline void run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::WorkerBoard& board, std::size_t line) {
+// the worker is killed). Returns the exit status.
+inline int run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::WorkerBoard& board,
+                      std::size_t line) {
+  // Just forked, the worker has both ends of both queues. It takes jobs and
+  // gives results: it closes the other ends. (A forgotten write end of the
+  // jobs queue, and no worker would ever see the end of the jobs.)
+  jobs.consumer_only();
+  results.producer_only();
   for (;;) {
     board.waiting(line);
     const auto job = jobs.get();
@@ -63,6 +71,22 @@ inline void run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::W
     results.put(result);
   }
   results.close();
+  return 0;
+}
+
+// The feeder's life: read the client's jobs and put them into the queue,
+// refusing garbage here (ProtocolError), before a worker gets it. At the end
+// of the client's jobs, close the queue: the workers drain it and end.
+// Returns the exit status.
+inline int run_feeder(const lab::Fd& connection, ProcessQueue& jobs, ProcessQueue& results) {
+  jobs.producer_only();
+  results.consumer_only();  // it never writes results: its write end must go
+  while (const auto job = read_frame(connection)) {
+    job_id(*job);
+    jobs.put(*job);
+  }
+  jobs.close();
+  return 0;
 }
 
 }  // namespace lab::queues
