@@ -44,7 +44,8 @@ using lab::queues::ProcessQueue;
 void close_in_child(const lab::Fd& fd) { ::close(fd.get()); }
 
 std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int workers,
-                         std::size_t capacity, lab::ClientDeadlines deadlines) {
+                         std::size_t capacity, std::chrono::milliseconds work,
+                         lab::ClientDeadlines deadlines) {
   // One client at a time: its whole conversation is one request, bounded by
   // the request deadline; each read (in the feeder) and each write of a
   // result by the idle deadline, so a silent or non-reading client is dropped.
@@ -64,7 +65,7 @@ std::size_t serve_client(const lab::Fd& listener, const lab::Fd& connection, int
     lines[processes.start([&, line] {
       close_in_child(listener);
       close_in_child(connection);
-      return lab::queues::run_worker(jobs, results, board, line);
+      return lab::queues::run_worker(jobs, results, board, line, work);
     })] = line;
   };
   for (std::size_t w = 0; w < static_cast<std::size_t>(workers); ++w) {
@@ -125,10 +126,12 @@ int main(int argc, char** argv) {
   lab::ProgramSpec spec = lab::server_spec(9, "job server: worker processes behind an inter-process queue");
   spec.options.push_back({"workers", "N", "worker processes per client", "4"});
   spec.options.push_back({"capacity", "BYTES", "each queue's pipe buffer", "65536"});
+  spec.options.push_back({"work-ms", "MS", "how long each job takes a worker (simulated work)", "0"});
   lab::add_deadline_options(spec, {std::chrono::seconds(10), std::chrono::seconds(30)});
   return lab::run_program(argc, argv, spec, [](const lab::Args& args) {
     const auto workers = static_cast<int>(args.get_int("workers", 1, 64));
     const auto capacity = static_cast<std::size_t>(args.get_int("capacity", 4096, 1024 * 1024));
+    const std::chrono::milliseconds work{args.get_int("work-ms", 0, 600000)};
     const lab::ClientDeadlines deadlines = lab::deadline_options(args);
     const lab::Fd listener = lab::tcp_listen(args.endpoint());
     lab::announce_listening(listener);
@@ -136,7 +139,7 @@ int main(int argc, char** argv) {
     while (auto client = lab::accept_client(listener, lab::process_stop())) {
       const std::string peer = client->peer.to_string();
       try {
-        const std::size_t jobs = serve_client(listener, client->socket, workers, capacity, deadlines);
+        const std::size_t jobs = serve_client(listener, client->socket, workers, capacity, work, deadlines);
         lab::say("{}: {} job(s) done by {} worker(s)", peer, jobs, workers);
         ++clients;
       } catch (const lab::queues::RequestBroken& error) {

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstddef>
 #include <string>
+#include <thread>
 
 #include "lab/error.hpp"
 #include "lab/fd.hpp"
@@ -43,9 +45,11 @@ inline std::string do_job(const std::string& job) {
 
 // A worker's life: take jobs until the jobs queue ends, put each result,
 // and write on its line of the board what it is doing (for the server, if
-// the worker is killed). Returns the exit status.
+// the worker is killed). Each job also takes `work` (simulated work: time to
+// watch the workers share the jobs, or to kill one that holds a job).
+// Returns the exit status.
 inline int run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::WorkerBoard& board,
-                      std::size_t line) {
+                      std::size_t line, std::chrono::milliseconds work) {
   // Just forked, the worker has both ends of both queues. It takes jobs and
   // gives results: it closes the other ends. (A forgotten write end of the
   // jobs queue, and no worker would ever see the end of the jobs.)
@@ -60,6 +64,7 @@ inline int run_worker(ProcessQueue& jobs, ProcessQueue& results, lab::queues::Wo
     const std::string id = job_id(*job);
     board.working(line, id);
     std::string result = do_job(*job);
+    std::this_thread::sleep_for(work);  // returns at once for 0
     // A result the queue cannot carry becomes an error for its job. Left to
     // put, it would throw and end this worker, and the client would never
     // hear of its job.

@@ -622,21 +622,25 @@ int worker_of(const std::string& result) {
   return std::atoi(result.c_str() + first + 1);
 }
 
+// True if process `pid` sleeps in system call `number` now, from
+// /proc/PID/{stat,syscall}.
+bool sleeping_in(int pid, long number) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  std::ifstream stat(proc + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto after_name = line.rfind(") ");
+  std::ifstream call(proc + "/syscall");
+  long current = -1;
+  call >> current;
+  return after_name != std::string::npos && line[after_name + 2] == 'S' && current == number;
+}
+
 // True once process `pid` sleeps in system call `number` (SYS_read: waiting
 // for a job; SYS_write: waiting for room in a pipe), seen twice in a row
-// 2 ms apart, from /proc/PID/{stat,syscall}; false after 3 s.
+// 2 ms apart; false after 3 s.
 bool asleep_in(int pid, long number) {
-  const std::string proc = "/proc/" + std::to_string(pid);
-  const auto in_call = [&proc, number] {
-    std::ifstream stat(proc + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto after_name = line.rfind(") ");
-    std::ifstream call(proc + "/syscall");
-    long current = -1;
-    call >> current;
-    return after_name != std::string::npos && line[after_name + 2] == 'S' && current == number;
-  };
+  const auto in_call = [pid, number] { return sleeping_in(pid, number); };
   const auto give_up = std::chrono::steady_clock::now() + 3s;
   while (std::chrono::steady_clock::now() < give_up) {
     if (in_call()) {
@@ -731,6 +735,53 @@ TEST_CASE("09.p pair: a worker killed while it waits for work is replaced, and t
   CHECK(frames[0].rfind("2 ", 0) == 0);
   CHECK(frames[0].ends_with(" SECOND"));
   CHECK(worker_of(frames[0]) != killed);
+  CHECK(frames[1] == "done 2");
+}
+
+// The first child of process `parent` found asleep in system call `number`
+// (as asleep_in sees it), from /proc/PARENT/task/PARENT/children; 0 if
+// none is within 3 s.
+int child_asleep_in(int parent, long number) {
+  const std::string task = "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent);
+  const auto give_up = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < give_up) {
+    std::ifstream children(task + "/children");
+    for (int child = 0; children >> child;) {
+      if (sleeping_in(child, number) && asleep_in(child, number)) {
+        return child;
+      }
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  return 0;
+}
+
+TEST_CASE("09.p pair: a worker killed while it holds a job is reported with that job's ID, and replaced") {
+  // --work-ms: the worker sleeps 2 s between taking a job and putting its
+  // result (in clock_nanosleep, where /proc shows it), holding the job: the
+  // window to kill it in, which is microseconds long without it.
+  auto server = lab::testing::ServerProcess::start(kServer, {"--workers", "1", "--work-ms", "2000"});
+  INFO(server.stop_and_describe());
+  const Fd client = lab::tcp_connect(lab::Endpoint{"127.0.0.1", server.port()});
+  lab::set_receive_timeout(client, 5000ms);
+  write_frame(client, "7 held");
+  const int holder = child_asleep_in(server.child().pid(), SYS_clock_nanosleep);
+  REQUIRE_MESSAGE(holder > 0, "no worker went to sleep over the job");
+  REQUIRE(::kill(holder, SIGKILL) == 0);
+  const auto report = read_frame(client);
+  REQUIRE_MESSAGE(report.has_value(), "the server closed instead of reporting job 7");
+  CHECK_MESSAGE(report->rfind("7 error: worker " + std::to_string(holder) + " killed by SIGKILL", 0) == 0,
+                "the report: ", *report);
+  CHECK(report->ends_with(" while it held this job"));
+  // The next job is done, by the worker that took the dead one's place.
+  write_frame(client, "8 next");
+  ::shutdown(client.get(), SHUT_WR);
+  const auto frames = frames_until_the_end(client);
+  REQUIRE_MESSAGE(frames.size() == 2, "expected the result of job 8 and 'done 2', got ", frames.size(), " frame(s)",
+                  frames.empty() ? "" : ", the last: " + frames.back());
+  CHECK(frames[0].rfind("8 ", 0) == 0);
+  CHECK(frames[0].ends_with(" NEXT"));
+  CHECK(worker_of(frames[0]) != holder);
   CHECK(frames[1] == "done 2");
 }
 
