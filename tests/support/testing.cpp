@@ -333,28 +333,53 @@ void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes) {
 
 pid_t this_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
-               const std::atomic<bool>& give_up) {
-  const std::string task = "/proc/self/task/" + std::to_string(tid);
+Task Task::thread(pid_t tid) { return Task("/proc/self/task/" + std::to_string(tid)); }
+
+Task Task::process(pid_t pid) { return Task("/proc/" + std::to_string(pid)); }
+
+std::vector<Task> Task::threads(const std::vector<pid_t>& tids) {
+  std::vector<Task> tasks;
+  for (const pid_t tid : tids) {
+    tasks.push_back(thread(tid));
+  }
+  return tasks;
+}
+
+bool Task::asleep_in(const std::vector<long>& numbers) const {
+  // The state follows the command name, which may hold spaces and ')':
+  // "1234 (a name) S 1 ...", so it is found after the last ')'.
+  std::ifstream stat_file(proc_dir_ + "/stat");
+  std::string stat;
+  std::getline(stat_file, stat);
+  const auto close_paren = stat.rfind(')');
+  const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+  // "202 0x7f..." inside futex(2); "running" (no number) when not in a call.
+  std::ifstream syscall_file(proc_dir_ + "/syscall");
+  long current = -1;
+  syscall_file >> current;
+  return state == 'S' && std::find(numbers.begin(), numbers.end(), current) != numbers.end();
+}
+
+bool asleep_in(const std::vector<Task>& tasks, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>* give_up) {
+  const auto all_asleep = [&] {
+    return std::all_of(tasks.begin(), tasks.end(), [&](const Task& task) { return task.asleep_in(numbers); });
+  };
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int seen = 0;
-  while (std::chrono::steady_clock::now() < deadline && !give_up.load()) {
-    std::ifstream stat_file(task + "/stat");
-    std::string stat;
-    std::getline(stat_file, stat);
-    const auto close_paren = stat.rfind(')');
-    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
-    std::ifstream syscall_file(task + "/syscall");
-    long current = -1;
-    syscall_file >> current;
-    const bool inside = std::find(numbers.begin(), numbers.end(), current) != numbers.end();
-    seen = state == 'S' && inside ? seen + 1 : 0;
+  while (std::chrono::steady_clock::now() < deadline && (give_up == nullptr || !give_up->load())) {
+    seen = all_asleep() ? seen + 1 : 0;
     if (seen == 2) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return false;
+}
+
+bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>& give_up) {
+  return asleep_in({Task::thread(tid)}, numbers, limit, &give_up);
 }
 
 }  // namespace lab::testing
