@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
+#include <limits>
 
 #include "lab/error.hpp"
 
@@ -59,7 +61,9 @@ CollectedOutput collect_output(Child& child, const CollectOptions& options) {
         entry_for(*streams[0].pipe, POLLIN), entry_for(*streams[1].pipe, POLLIN),
         entry_for(input, POLLOUT),
         pollfd{options.stop != nullptr ? options.stop->fd() : -1, POLLIN, 0}};
-    if (::poll(entries.data(), entries.size(), static_cast<int>(left.count())) < 0) {
+    // poll(2) takes an int of milliseconds: a longer limit waits in steps.
+    const auto wait = std::min<std::int64_t>(left.count(), std::numeric_limits<int>::max());
+    if (::poll(entries.data(), entries.size(), static_cast<int>(wait)) < 0) {
       if (errno == EINTR) {
         continue;  // a stop that a signal requested shows on the stop's descriptor
       }
