@@ -1,28 +1,15 @@
 #include "lab/command.hpp"
 
 #include <fmt/core.h>
-#include <poll.h>
 
-#include <cerrno>
 #include <csignal>
-#include <optional>
+#include <utility>
 
+#include "lab/collect.hpp"
 #include "lab/error.hpp"
-#include "lab/io.hpp"
 #include "lab/stop.hpp"
 
 namespace lab {
-
-namespace {
-
-// One stream of the child: reads what is there, up to the cap.
-struct Collector {
-  Fd* fd;
-  std::string* text;
-  bool open = true;
-};
-
-}  // namespace
 
 CommandOutput run_command(const std::vector<std::string>& argv, const std::string& working_directory,
                           const CommandLimits& limits) {
@@ -32,63 +19,19 @@ CommandOutput run_command(const std::vector<std::string>& argv, const std::strin
   options.working_directory = working_directory;
   Child child = Child::spawn(argv, options);
 
-  CommandOutput result;
-  // Both pipes are read as data arrives, with poll(2). Reading one to its
-  // end before the other would deadlock once the child fills the other
-  // pipe (64 KiB) and blocks writing to it.
-  Collector streams[2] = {{&child.output(), &result.out}, {&child.errors(), &result.err}};
-  const auto deadline = Clock::now() + limits.time_limit;
-  while (streams[0].open || streams[1].open) {
-    pollfd fds[2]{};
-    nfds_t count = 0;
-    Collector* polled[2]{};
-    for (Collector& stream : streams) {
-      if (stream.open) {
-        fds[count] = {stream.fd->get(), POLLIN, 0};
-        polled[count++] = &stream;
-      }
-    }
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      break;
-    }
-    const int ready = ::poll(fds, count, static_cast<int>(left.count()));
-    if (ready < 0) {
-      if (errno == EINTR) {
-        throw_if_stop_requested();  // Child's destructor kills and reaps the command
-        continue;
-      }
-      throw os_error("poll");
-    }
-    for (nfds_t i = 0; i < count; ++i) {
-      if (fds[i].revents == 0) {
-        continue;
-      }
-      Collector& stream = *polled[i];
-      const std::size_t room = limits.max_output - stream.text->size();
-      // One byte past the room tells "exactly full" from "too much".
-      auto chunk = read_some(*stream.fd, room + 1 < 4096 ? room + 1 : 4096);
-      if (!chunk) {
-        stream.open = false;
-        continue;
-      }
-      if (chunk->size() > room) {
-        stream.text->append(*chunk, 0, room);
-        result.output_capped = true;
-      } else {
-        stream.text->append(*chunk);
-      }
-    }
-    if (result.output_capped) {
-      break;
-    }
+  CollectOptions collect;
+  collect.time_limit = limits.time_limit;
+  collect.max_output = limits.max_output;
+  collect.stop = &process_stop();
+  CollectedOutput collected = collect_output(child, collect);
+  if (collected.stopped) {
+    throw StopRequested{};  // Child's destructor kills and reaps the command
   }
-  if (result.timed_out || result.output_capped) {
+  if (collected.timed_out || collected.output_capped) {
     child.send_signal(SIGKILL);
   }
-  result.status = child.wait();
-  return result;
+  return CommandOutput{child.wait(), std::move(collected.out), std::move(collected.err), collected.output_capped,
+                       collected.timed_out};
 }
 
 const std::vector<AllowedCommand>& allowed_commands() {

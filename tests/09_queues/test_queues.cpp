@@ -33,6 +33,8 @@
 
 using namespace std::chrono_literals;
 using lab::Fd;
+using lab::testing::asleep_in;
+using lab::testing::Task;
 using lab::queues::ProcessQueue;
 using lab::queues::read_frame;
 using lab::queues::write_frame;
@@ -622,38 +624,6 @@ int worker_of(const std::string& result) {
   return std::atoi(result.c_str() + first + 1);
 }
 
-// True if process `pid` sleeps in system call `number` now, from
-// /proc/PID/{stat,syscall}.
-bool sleeping_in(int pid, long number) {
-  const std::string proc = "/proc/" + std::to_string(pid);
-  std::ifstream stat(proc + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  const auto after_name = line.rfind(") ");
-  std::ifstream call(proc + "/syscall");
-  long current = -1;
-  call >> current;
-  return after_name != std::string::npos && line[after_name + 2] == 'S' && current == number;
-}
-
-// True once process `pid` sleeps in system call `number` (SYS_read: waiting
-// for a job; SYS_write: waiting for room in a pipe), seen twice in a row
-// 2 ms apart; false after 3 s.
-bool asleep_in(int pid, long number) {
-  const auto in_call = [pid, number] { return sleeping_in(pid, number); };
-  const auto give_up = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (in_call()) {
-      std::this_thread::sleep_for(2ms);
-      if (in_call()) {
-        return true;
-      }
-    }
-    std::this_thread::sleep_for(2ms);
-  }
-  return false;
-}
-
 // A stand-in for the server, listening on 127.0.0.1 (port 0), that the
 // client under test connects to.
 struct FakeServer {
@@ -717,7 +687,8 @@ TEST_CASE("09.p pair: a worker killed while it waits for work is replaced, and t
   // Killed once it waits for the next job: just after its put it has not
   // yet written on the board that it is waiting, and the server would take
   // it for a worker killed in the middle of a frame.
-  REQUIRE_MESSAGE(asleep_in(killed, SYS_read), "the worker never went to sleep waiting for a job");
+  REQUIRE_MESSAGE(asleep_in({Task::process(killed)}, {SYS_read}, 3s),
+                  "the worker never went to sleep waiting for a job");
   REQUIRE(::kill(killed, SIGKILL) == 0);
   // A killed reader still takes what reaches the pipe before it is gone
   // (pipe_read finds data before it looks at the signal): send job 2 only
@@ -747,7 +718,7 @@ int child_asleep_in(int parent, long number) {
   while (std::chrono::steady_clock::now() < give_up) {
     std::ifstream children(task + "/children");
     for (int child = 0; children >> child;) {
-      if (sleeping_in(child, number) && asleep_in(child, number)) {
+      if (Task::process(child).asleep_in({number}) && asleep_in({Task::process(child)}, {number}, 3s)) {
         return child;
       }
     }
@@ -805,7 +776,8 @@ TEST_CASE("09.p pair: a worker killed in the middle of putting a result ends the
     const auto first = read_frame(client);
     REQUIRE(first.has_value());
     const int killed = worker_of(*first);
-    REQUIRE_MESSAGE(asleep_in(killed, SYS_write), "the worker never filled the results pipe");
+    REQUIRE_MESSAGE(asleep_in({Task::process(killed)}, {SYS_write}, 3s),
+                    "the worker never filled the results pipe");
     REQUIRE(::kill(killed, SIGKILL) == 0);
     // No more jobs: shutdown wakes the sender from its send. (Jobs left
     // unread would make the server's close a reset, and our frames lost.)

@@ -6,13 +6,12 @@
 #include <bounded_queue.hpp>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <string>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <vector>
 #include <future>
+#include <sys/syscall.h>
 #include <thread>
+#include <vector>
+
+#include "lab/testing.hpp"
 
 // 1 in a ThreadSanitizer build (g++ defines __SANITIZE_THREAD__, clang has
 // __has_feature), where the heaviest case runs a smaller, named size.
@@ -73,43 +72,14 @@ bool finished_within(std::future<T>& result, std::chrono::milliseconds limit) {
 }
 
 // This thread's kernel id, for blocked_in_futex.
-inline pid_t this_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+using lab::testing::this_thread_id;
 
-// True once every thread in `tids` sleeps (state S) in futex(2), the call a
-// condition variable or a mutex waits in, as /proc/self/task/TID/stat and
-// /proc/self/task/TID/syscall show; twice in a row, 2 ms apart, so a thread
-// merely passing through a mutex does not count. False after `limit`.
+// True once every thread in `tids` sleeps in futex(2), the call a condition
+// variable or a mutex waits in, as lab::testing::asleep_in reads it from
+// /proc (a thread merely passing through a mutex does not count). False
+// after `limit`.
 inline bool blocked_in_futex(const std::vector<pid_t>& tids, std::chrono::milliseconds limit) {
-  const auto asleep = [](pid_t tid) {
-    const std::string task = "/proc/self/task/" + std::to_string(tid);
-    std::ifstream stat(task + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    std::ifstream syscall(task + "/syscall");
-    long number = -1;
-    syscall >> number;
-    return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'S' && number == SYS_futex;
-  };
-  const auto all_asleep = [&] {
-    for (const pid_t tid : tids) {
-      if (!asleep(tid)) {
-        return false;
-      }
-    }
-    return true;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (all_asleep()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      if (all_asleep()) {
-        return true;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
+  return lab::testing::asleep_in(lab::testing::Task::threads(tids), {SYS_futex}, limit);
 }
 
 // Threads of this process, from /proc/self/task.

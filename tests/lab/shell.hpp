@@ -27,7 +27,8 @@ struct Collected {
   bool interrupted = false;
 };
 
-// Reads the child's stdout until it ends, `timeout` passes, or `stop` is requested.
+// Reads the child's stdout (its first 1 MiB kept) until it ends, `timeout`
+// passes, or `stop` is requested (lab::collect_output).
 Collected collect_output(Child& child, std::chrono::milliseconds timeout, const StopSignal& stop);
 
 // `bytes` random bytes from getrandom(2), in hexadecimal.

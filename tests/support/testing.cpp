@@ -1,9 +1,7 @@
 #include "lab/testing.hpp"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include <thread>
 #include <stdexcept>
 
+#include "lab/collect.hpp"
 #include "lab/endpoint.hpp"
 #include "lab/error.hpp"
 #include "lab/io.hpp"
@@ -271,78 +270,14 @@ ProgramResult run(const std::vector<std::string>& argv, const std::string& input
   with_pipes.capture_stdout = true;
   with_pipes.capture_stderr = true;
   Child child = Child::spawn(argv, with_pipes);
-  ProgramResult result;
-  // The input is fed in the same poll loop that reads the output: a program
-  // that prints as it reads (cat) would otherwise block on a full stdout pipe
-  // while we block on its full stdin pipe. Our end is non-blocking so that a
-  // write never waits for room; the program's end is its own and unchanged.
-  std::string_view unsent = input;
-  Fd& stdin_pipe = child.input();
-  if (unsent.empty()) {
-    stdin_pipe.reset();  // end of input at once
-  } else {
-    const int flags = ::fcntl(stdin_pipe.get(), F_GETFL);
-    if (flags < 0 || ::fcntl(stdin_pipe.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
-      throw os_error("fcntl O_NONBLOCK on the stdin of " + argv.front());
-    }
-  }
-
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::array<std::string*, 2> sinks{&result.out, &result.err};
-  std::array<Fd*, 2> sources{&child.output(), &child.errors()};
-  while (stdin_pipe || *sources[0] || *sources[1]) {
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      break;
-    }
-    std::array<pollfd, 3> entries{};
-    for (std::size_t i = 0; i < 2; ++i) {
-      entries[i] = {*sources[i] ? sources[i]->get() : -1, POLLIN, 0};
-    }
-    entries[2] = {stdin_pipe ? stdin_pipe.get() : -1, POLLOUT, 0};
-    if (::poll(entries.data(), entries.size(), static_cast<int>(left.count())) < 0) {
-      if (errno == EINTR) {
-        continue;
-      }
-      throw os_error("poll");
-    }
-    for (std::size_t i = 0; i < 2; ++i) {
-      if (entries[i].revents == 0) {
-        continue;
-      }
-      char chunk[4096];
-      const ssize_t got = ::read(sources[i]->get(), chunk, sizeof chunk);
-      if (got > 0) {
-        sinks[i]->append(chunk, static_cast<std::size_t>(got));
-      } else if (got == 0 || errno != EINTR) {
-        sources[i]->reset();
-      }
-    }
-    if (entries[2].revents != 0) {
-      // POLLOUT: room in the pipe; POLLERR: the program closed its end. The
-      // write says which, and writes at most what fits (non-blocking).
-      const ssize_t written = ::write(stdin_pipe.get(), unsent.data(), unsent.size());
-      if (written >= 0) {
-        unsent.remove_prefix(static_cast<std::size_t>(written));
-      } else if (errno == EPIPE) {
-        // The program ended, or closed its stdin, without reading all of
-        // it: a normal outcome, which its status and output describe. (The
-        // tests' main ignores SIGPIPE, so this is EPIPE, not a signal.)
-        unsent = {};
-      } else if (errno != EINTR && errno != EAGAIN) {
-        throw os_error("write to the stdin of " + argv.front());
-      }
-      if (unsent.empty()) {
-        stdin_pipe.reset();  // the program sees end of input
-      }
-    }
-  }
-  if (result.timed_out) {
+  CollectOptions collect;
+  collect.input = input;
+  collect.time_limit = timeout;
+  CollectedOutput collected = collect_output(child, collect);
+  if (collected.timed_out) {
     child.send_signal(SIGKILL);
   }
-  result.status = child.wait();
+  ProgramResult result{child.wait(), std::move(collected.out), std::move(collected.err), collected.timed_out};
   note_program("", argv, result.status,
                (result.timed_out ? "timed out after " + std::to_string(timeout.count()) + " ms and was killed; " : "") +
                    result.status.to_string(),
@@ -398,28 +333,53 @@ void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes) {
 
 pid_t this_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
-               const std::atomic<bool>& give_up) {
-  const std::string task = "/proc/self/task/" + std::to_string(tid);
+Task Task::thread(pid_t tid) { return Task("/proc/self/task/" + std::to_string(tid)); }
+
+Task Task::process(pid_t pid) { return Task("/proc/" + std::to_string(pid)); }
+
+std::vector<Task> Task::threads(const std::vector<pid_t>& tids) {
+  std::vector<Task> tasks;
+  for (const pid_t tid : tids) {
+    tasks.push_back(thread(tid));
+  }
+  return tasks;
+}
+
+bool Task::asleep_in(const std::vector<long>& numbers) const {
+  // The state follows the command name, which may hold spaces and ')':
+  // "1234 (a name) S 1 ...", so it is found after the last ')'.
+  std::ifstream stat_file(proc_dir_ + "/stat");
+  std::string stat;
+  std::getline(stat_file, stat);
+  const auto close_paren = stat.rfind(')');
+  const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
+  // "202 0x7f..." inside futex(2); "running" (no number) when not in a call.
+  std::ifstream syscall_file(proc_dir_ + "/syscall");
+  long current = -1;
+  syscall_file >> current;
+  return state == 'S' && std::find(numbers.begin(), numbers.end(), current) != numbers.end();
+}
+
+bool asleep_in(const std::vector<Task>& tasks, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>* give_up) {
+  const auto all_asleep = [&] {
+    return std::all_of(tasks.begin(), tasks.end(), [&](const Task& task) { return task.asleep_in(numbers); });
+  };
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int seen = 0;
-  while (std::chrono::steady_clock::now() < deadline && !give_up.load()) {
-    std::ifstream stat_file(task + "/stat");
-    std::string stat;
-    std::getline(stat_file, stat);
-    const auto close_paren = stat.rfind(')');
-    const char state = close_paren != std::string::npos && close_paren + 2 < stat.size() ? stat[close_paren + 2] : '?';
-    std::ifstream syscall_file(task + "/syscall");
-    long current = -1;
-    syscall_file >> current;
-    const bool inside = std::find(numbers.begin(), numbers.end(), current) != numbers.end();
-    seen = state == 'S' && inside ? seen + 1 : 0;
+  while (std::chrono::steady_clock::now() < deadline && (give_up == nullptr || !give_up->load())) {
+    seen = all_asleep() ? seen + 1 : 0;
     if (seen == 2) {
       return true;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return false;
+}
+
+bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>& give_up) {
+  return asleep_in({Task::thread(tid)}, numbers, limit, &give_up);
 }
 
 }  // namespace lab::testing

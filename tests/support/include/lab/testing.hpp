@@ -161,11 +161,31 @@ void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes);
 // This thread's kernel id (gettid(2)), as /proc/self/task/TID names it.
 pid_t this_thread_id();
 
-// True once thread `tid` of this process sleeps (state S) inside one of the
-// system calls `numbers` (futex for a mutex, fcntl for a file lock, wait4
-// for waitpid...), seen twice in a row 2 ms apart, so that a thread merely
-// passing through does not count: read from /proc/self/task/TID/{stat,syscall},
-// never guessed from a sleep. False after `limit`, or as soon as `give_up` is set.
+// A task as /proc shows it: a thread of this process, or a process (its
+// main thread), for asleep_in.
+class Task {
+ public:
+  static Task thread(pid_t tid);  // /proc/self/task/TID
+  static Task process(pid_t pid);  // /proc/PID
+  static std::vector<Task> threads(const std::vector<pid_t>& tids);
+  // Asleep (state S) inside one of the system calls `numbers` right now,
+  // from its stat and syscall files.
+  [[nodiscard]] bool asleep_in(const std::vector<long>& numbers) const;
+
+ private:
+  explicit Task(std::string proc_dir) : proc_dir_(std::move(proc_dir)) {}
+  std::string proc_dir_;
+};
+
+// True once every task of `tasks` sleeps (state S) inside one of the
+// system calls `numbers` (futex for a mutex or a condition variable, fcntl
+// for a file lock, wait4 for waitpid, read for an empty pipe...), seen
+// twice in a row 2 ms apart, so that a task merely passing through does not
+// count: read from /proc, never guessed from a sleep. False after `limit`,
+// or as soon as `give_up` (if given) is set.
+bool asleep_in(const std::vector<Task>& tasks, const std::vector<long>& numbers, std::chrono::milliseconds limit,
+               const std::atomic<bool>* give_up = nullptr);
+// The same for thread `tid` of this process.
 bool asleep_in(pid_t tid, const std::vector<long>& numbers, std::chrono::milliseconds limit,
                const std::atomic<bool>& give_up);
 
