@@ -215,12 +215,13 @@ TEST_CASE("lab watch grades, grades again when a file is saved, and quits on q, 
   fs::remove(fs::path(kFixtureBuild) / "lab-state.txt");
 }
 
-TEST_CASE("grader: a failed two-program case shows both programs' stderr, bounded, in its message and results.json") {
+TEST_CASE("grader: a failed or timed-out two-program case shows its programs' stderr, bounded, in its message and results.json") {
   AdoptOrphans adopt;
   const fs::path pair = LAB_PAIR;
   const fs::path json = temp_file("pair.json");
+  // --timeout 3: 95.2 hangs until the grader's timeout ends it.
   const auto result = lab_tool({"--source-dir", (pair / "source").string(), "--build-dir", (pair / "build").string(),
-                                "grade", "--no-build", "--no-save", "--json", json.string()});
+                                "grade", "--no-build", "--no-save", "--timeout", "3", "--json", json.string()});
   INFO(result.describe());
   CHECK(result.status == lab::ExitStatus{1, 0});
   const auto failed = result.out.find("failed 95.1 a server and a client that fail");
@@ -251,6 +252,20 @@ TEST_CASE("grader: a failed two-program case shows both programs' stderr, bounde
   CHECK(crash.find("server (the server) killed by SIGSEGV") != std::string::npos);
   CHECK(crash.find("debug it: gdb -q -ex run -ex bt --args /") != std::string::npos);
   CHECK(crash.find("/server --host 127.0.0.1 --port 0") != std::string::npos);
+  // A case killed at its timeout: what it had found wrong, and what its
+  // servers, still running, had written on stderr by then (the flood bounded).
+  const auto timed_out = result.out.find("timed out 95.2 a case that runs out of time");
+  REQUIRE(timed_out != std::string::npos);
+  const std::string hung = result.out.substr(timed_out, result.out.find("rerun: ", timed_out) - timed_out);
+  CHECK(hung.find("exceeded 3 s") != std::string::npos);
+  CHECK(hung.find("the test saw no reply before it hung") != std::string::npos);
+  CHECK(hung.find(std::string(lab::testing::kProgramsHeading)) != std::string::npos);
+  CHECK(hung.find("server (the server) still running when the case ran out of time; stderr:") != std::string::npos);
+  CHECK(hung.find("server: waiting for a request that never comes") != std::string::npos);
+  CHECK(hung.find("flood (the server) still running when the case ran out of time; stderr:") != std::string::npos);
+  CHECK(hung.find("flood: the same line again") != std::string::npos);
+  CHECK(hung.find(" lines left out) ...") != std::string::npos);
+  CHECK(text.find("server: waiting for a request that never comes") != std::string::npos);
   CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
   fs::remove(json);
 }
