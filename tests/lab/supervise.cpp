@@ -13,11 +13,13 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <system_error>
 
 #include <fmt/core.h>
 
 #include "lab/error.hpp"
 #include "lab/fd.hpp"
+#include "lab/io.hpp"
 #include "lab/process.hpp"
 
 namespace lab::tool {
@@ -94,7 +96,7 @@ int supervise_case(const std::vector<std::string>& args) {
   // The deadline channel (tests/support/main.cpp, LAB_DEADLINE_FD): at the
   // timeout, one byte on it tells the case to print what its programs wrote
   // on stderr before it is killed. A socket, so that a case that closed its
-  // end costs us an EPIPE (MSG_NOSIGNAL), not a SIGPIPE.
+  // end costs us an EPIPE (sent with MSG_NOSIGNAL), not a SIGPIPE.
   std::array<int, 2> ends{};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends.data()) != 0) {
     throw os_error("socketpair");
@@ -117,7 +119,11 @@ int supervise_case(const std::vector<std::string>& args) {
     // The case's report reads without waiting, so this is only ever the
     // whole wait for a case that ignores the deadline: then it is killed.
     constexpr auto kReportGrace = std::chrono::milliseconds(1500);
-    [[maybe_unused]] const ssize_t sent = ::send(deadline.get(), "!", 1, MSG_NOSIGNAL);
+    try {
+      write_all(deadline, "!", Descriptor::socket);
+    } catch (const std::system_error&) {
+      // The case closed its end (EPIPE): no report, only the kill.
+    }
     status = program.wait_for(kReportGrace);
   }
   ::kill(-group, SIGKILL);
