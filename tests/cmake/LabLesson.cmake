@@ -12,7 +12,8 @@
 #   test01_grade        tests/01_udp/*.cpp against the student's files  (ctest label "grade")
 #   test01_reference    tests/01_udp/*.cpp against the reference        (ctest label "reference")
 # and, when the reference is present, the self-check that every graded case
-# fails on the untouched stubs with "not implemented" (label "selfcheck").
+# fails on the untouched stubs with "not implemented" (label "selfcheck"),
+# on the shipped stubs once the student has edited them (PristineStubs.cmake).
 # The programs' and the tests' objects are compiled once for both builds
 # (shared01_server_object, shared01_tests), unless the student writes a
 # header (lessons 10-12), which each build then compiles on its own.
@@ -21,6 +22,7 @@
 # hang or a crash costs one case, not the whole file.
 
 include(WrongAnswers)
+include(PristineStubs)
 
 set(LAB_CASE_TIMEOUT 10 CACHE STRING "Seconds one graded test case may run")
 set(LAB_EXTRA_TESTS "" CACHE PATH "An instructor's hidden tests: DIR/NN_topic/*.cpp (see docs/instructors.md)")
@@ -183,10 +185,14 @@ function(lab_add_lesson dir)
         endif()
       endif()
       if(variant STREQUAL "lesson" AND LAB_HAVE_SOLUTIONS)
+        # Once the student edits the stubs, the check runs on the shipped ones.
+        lab_add_pristine_stubs(${dir} EXERCISE ${arg_EXERCISE} PROGRAMS ${arg_PROGRAMS}
+          OBJECTS ${objects} TEST_SOURCES ${test_sources})
         add_test(NAME "selfcheck/${dir} stubs fail every graded case"
           COMMAND ${CMAKE_COMMAND}
             -DEXE=$<TARGET_FILE:${test_exe}>
             -DLESSON=${dir}
+            -DPRISTINE=${LAB_PRISTINE}
             -DTIMEOUT=${timeout}
             -P "${PROJECT_SOURCE_DIR}/tests/cmake/CheckStubs.cmake")
         set_tests_properties("selfcheck/${dir} stubs fail every graded case" PROPERTIES

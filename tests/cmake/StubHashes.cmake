@@ -1,10 +1,11 @@
 # The SHA-256 of every file a student edits, as the lab ships it
 # (tests/stubs.sha256), so that the checks about the untouched stubs can tell
-# a student's work from a maintainer's change.
+# a student's work from a maintainer's change, and find the shipped copies
+# in git history once the student has edited them (PristineStubs.cmake).
 #
 #   cmake -P tests/cmake/StubHashes.cmake        rewrites tests/stubs.sha256
 #                                                 (maintainers, after changing a stub)
-#   include(StubHashes) + lab_stub_changes(DIR LESSON out)   in a check
+#   include(StubHashes) + lab_shipped_stubs_for(...)   in a check
 get_filename_component(lab_stub_root "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 set(lab_stub_list "${lab_stub_root}/tests/stubs.sha256")
 
@@ -31,21 +32,37 @@ function(lab_stub_changes lesson out_var)
   set(${out_var} "${changed}" PARENT_SCOPE)
 endfunction()
 
-# For a check about the untouched stubs of `lesson`: once a student has
-# edited them, says so and sets `out_var` (ctest shows the check as skipped:
-# SKIP_REGULAR_EXPRESSION "lab-skip:"). In CI a changed stub is a
-# maintainer's change, which must refresh tests/stubs.sha256: an error.
-function(lab_skip_if_stubs_edited lesson why out_var)
+# For a check about the untouched stubs of `lesson`. While the student's
+# copies are the shipped ones, sets `out_var` to "": check them. Once the
+# student has edited them, sets it to the folder of the shipped copies that
+# the build made from git history (`pristine`/source/lessons/LESSON, see
+# PristineStubs.cmake), if `needed` (a file under `pristine`) exists; if it
+# does not, says why in one line and sets `out_var` to "skip" (ctest shows
+# the check as skipped: SKIP_REGULAR_EXPRESSION "lab-skip:"). In CI a
+# changed stub is a maintainer's change, which must refresh
+# tests/stubs.sha256: an error.
+function(lab_shipped_stubs_for lesson pristine needed out_var)
   lab_stub_changes("${lesson}" changed)
   if(changed AND DEFINED ENV{CI})
     message(FATAL_ERROR "the shipped stubs changed (${changed}): check them, then refresh tests/stubs.sha256 "
       "with: cmake -P tests/cmake/StubHashes.cmake")
   endif()
-  if(changed)
-    message(STATUS "lab-skip: you have edited ${changed}; ${why}")
-    set(${out_var} TRUE PARENT_SCOPE)
+  set(${out_var} "" PARENT_SCOPE)
+  if(NOT changed)
+    return()
+  endif()
+  list(JOIN changed " " changed)
+  if(EXISTS "${pristine}/missing/${lesson}.txt")
+    file(STRINGS "${pristine}/missing/${lesson}.txt" why LIMIT_COUNT 1)
+    message(STATUS "lab-skip: you have edited ${changed}, and the shipped copies cannot be found: ${why}")
+    set(${out_var} skip PARENT_SCOPE)
+  elseif(NOT EXISTS "${pristine}/${needed}")
+    message(STATUS "lab-skip: you have edited ${changed}; build again (cmake --build --preset default) "
+      "to build the shipped stubs beside your work for this check")
+    set(${out_var} skip PARENT_SCOPE)
   else()
-    set(${out_var} FALSE PARENT_SCOPE)
+    message(STATUS "you have edited ${changed}: checking the shipped stubs, from git history, instead")
+    set(${out_var} "${pristine}/source/lessons/${lesson}" PARENT_SCOPE)
   endif()
 endfunction()
 

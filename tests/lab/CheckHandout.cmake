@@ -5,11 +5,12 @@
 # solutions.
 file(REMOVE_RECURSE "${HANDOUT}" "${HANDOUT}-hidden")
 
-# The handout carries the student's files: once lesson 01 is started, its
-# grade is no longer the stubs' zero, and this check does not apply.
+# The handout carries the student's files: once lesson 01 is started, the
+# handout gets the shipped stubs instead, which the build found in git
+# history (PRISTINE, see tests/cmake/PristineStubs.cmake).
 include("${CMAKE_CURRENT_LIST_DIR}/../cmake/StubHashes.cmake")
-lab_skip_if_stubs_edited(01_udp "this check grades the untouched stubs of a handout" skip)
-if(skip)
+lab_shipped_stubs_for(01_udp "${PRISTINE}" "source/lessons/01_udp/lesson.manifest" shipped)
+if(shipped STREQUAL "skip")
   return()
 endif()
 
@@ -25,6 +26,12 @@ if(NOT step_status EQUAL 0)
 endif()
 if(EXISTS "${HANDOUT}/solutions")
   message(FATAL_ERROR "the handout contains solutions/")
+endif()
+if(shipped)
+  lab_stub_files(01_udp files)
+  foreach(name IN LISTS files)
+    file(COPY_FILE "${shipped}/${name}" "${HANDOUT}/lessons/01_udp/${name}")
+  endforeach()
 endif()
 
 set(build "${HANDOUT}/build/default")

@@ -568,6 +568,17 @@ void run_case(const Job& job, const GradeOptions& options, const Sandbox& sandbo
   if (!status || (status->code == kCaseTimedOut && result.seconds >= timeout)) {
     result.outcome = Outcome::kTimedOut;
     result.message = fmt::format("exceeded {} s \u2014 deadlock or infinite loop?", timeout);
+    // What the case had found wrong before it hung, and what its programs
+    // had written on stderr: the report the case prints when `lab _case`
+    // tells it its time is up (tests/support/main.cpp), where it says why.
+    const auto heading = result.output.rfind(lab::testing::kProgramsHeading);
+    const std::string before = result.output.substr(0, heading);
+    if (before.find(" ERROR: ") != std::string::npos) {
+      result.message += "\n" + first_failure(before);
+    }
+    if (const std::string programs = programs_report_in(result.output); !programs.empty()) {
+      result.message += "\n" + programs;
+    }
     return;
   }
   bool reported = false;

@@ -32,23 +32,65 @@ TEST_CASE("grader: the reference solutions get full marks") {
 }
 
 TEST_CASE("grader: the untouched stubs get zero, every case saying not implemented") {
-  if (!edited_stubs(LAB_SOURCE).empty()) {
-    return;
+  // The lessons the student has started are graded from the shipped stubs,
+  // which the build made from git history beside the student's work
+  // (tests/cmake/PristineStubs.cmake), laid out as a lab of its own.
+  const fs::path pristine = LAB_PRISTINE;
+  const fs::path build = fs::path(kLab).parent_path();
+  std::vector<std::string> untouched;
+  std::vector<std::string> started;
+  const std::set<std::string> edited = started_lessons(LAB_SOURCE);
+  std::istringstream lessons(read_file(build / "lab-lessons.txt"));
+  for (std::string dir; std::getline(lessons, dir);) {
+    if (dir.empty()) {
+      continue;
+    }
+    if (!edited.contains(dir)) {
+      untouched.push_back(dir.substr(0, 2));
+      continue;
+    }
+    const fs::path missing = pristine / "missing" / (dir + ".txt");
+    if (fs::exists(missing)) {
+      // ctest shows the case as skipped (SKIP_REGULAR_EXPRESSION).
+      std::printf("lab-skip: you have edited lessons/%s, and its shipped stubs cannot be found: %s", dir.c_str(),
+                  read_file(missing).c_str());
+      return;
+    }
+    if (!fs::exists(pristine / "build" / "lessons" / dir / ("test" + dir.substr(0, 2) + "_grade"))) {
+      std::printf("lab-skip: you have edited lessons/%s; build again (cmake --build --preset default) to build "
+                  "its shipped stubs beside your work for this check\n", dir.c_str());
+      return;
+    }
+    started.push_back(dir.substr(0, 2));
   }
-  const fs::path json = temp_file("stubs.json");
-  const auto result = lab_tool({"grade", "--no-build", "--no-save", "--timeout", "60", "--jobs", "4", "--json",
-                                json.string()}, 600s);
-  INFO(result.describe());
-  CHECK(result.status == lab::ExitStatus{1, 0});
-  const std::string text = read_file(json);
-  REQUIRE(JsonChecker(text).valid());
-  CHECK(json_number(text, "score") == 0);
-  const int cases = count(text, "\"status\": \"failed\"");
-  CHECK(cases > 0);
-  CHECK(count(text, "\"status\": \"passed\"") == 0);
-  CHECK(count(text, "not implemented: exercise") == cases);
-  CHECK(result.out.find("NOT STARTED") != std::string::npos);
-  fs::remove(json);
+  auto grade_to_zero = [](std::vector<std::string> args, const std::vector<std::string>& numbers) {
+    const fs::path json = temp_file("stubs.json");
+    for (const std::string word : {"grade", "--no-build", "--no-save", "--timeout", "60", "--jobs", "4", "--json"}) {
+      args.emplace_back(word);
+    }
+    args.push_back(json.string());
+    args.insert(args.end(), numbers.begin(), numbers.end());
+    const auto result = lab_tool(args, 600s);
+    INFO(result.describe());
+    CHECK(result.status == lab::ExitStatus{1, 0});
+    const std::string text = read_file(json);
+    REQUIRE(JsonChecker(text).valid());
+    CHECK(json_number(text, "score") == 0);
+    const int cases = count(text, "\"status\": \"failed\"");
+    CHECK(cases > 0);
+    CHECK(count(text, "\"status\": \"passed\"") == 0);
+    CHECK(count(text, "not implemented: exercise") == cases);
+    CHECK(result.out.find("NOT STARTED") != std::string::npos);
+    fs::remove(json);
+  };
+  REQUIRE(untouched.size() + started.size() > 0);
+  if (!untouched.empty()) {
+    grade_to_zero({}, untouched);
+  }
+  if (!started.empty()) {
+    grade_to_zero({"--source-dir", (pristine / "source").string(), "--build-dir", (pristine / "build").string()},
+                  started);
+  }
 }
 
 TEST_CASE("grader: a hanging and a crashing case fail alone, and results.json is still written") {
@@ -215,12 +257,13 @@ TEST_CASE("lab watch grades, grades again when a file is saved, and quits on q, 
   fs::remove(fs::path(kFixtureBuild) / "lab-state.txt");
 }
 
-TEST_CASE("grader: a failed two-program case shows both programs' stderr, bounded, in its message and results.json") {
+TEST_CASE("grader: a failed or timed-out two-program case shows its programs' stderr, bounded, in its message and results.json") {
   AdoptOrphans adopt;
   const fs::path pair = LAB_PAIR;
   const fs::path json = temp_file("pair.json");
+  // --timeout 3: 95.2 hangs until the grader's timeout ends it.
   const auto result = lab_tool({"--source-dir", (pair / "source").string(), "--build-dir", (pair / "build").string(),
-                                "grade", "--no-build", "--no-save", "--json", json.string()});
+                                "grade", "--no-build", "--no-save", "--timeout", "3", "--json", json.string()});
   INFO(result.describe());
   CHECK(result.status == lab::ExitStatus{1, 0});
   const auto failed = result.out.find("failed 95.1 a server and a client that fail");
@@ -251,6 +294,20 @@ TEST_CASE("grader: a failed two-program case shows both programs' stderr, bounde
   CHECK(crash.find("server (the server) killed by SIGSEGV") != std::string::npos);
   CHECK(crash.find("debug it: gdb -q -ex run -ex bt --args /") != std::string::npos);
   CHECK(crash.find("/server --host 127.0.0.1 --port 0") != std::string::npos);
+  // A case killed at its timeout: what it had found wrong, and what its
+  // servers, still running, had written on stderr by then (the flood bounded).
+  const auto timed_out = result.out.find("timed out 95.2 a case that runs out of time");
+  REQUIRE(timed_out != std::string::npos);
+  const std::string hung = result.out.substr(timed_out, result.out.find("rerun: ", timed_out) - timed_out);
+  CHECK(hung.find("exceeded 3 s") != std::string::npos);
+  CHECK(hung.find("the test saw no reply before it hung") != std::string::npos);
+  CHECK(hung.find(std::string(lab::testing::kProgramsHeading)) != std::string::npos);
+  CHECK(hung.find("server (the server) still running when the case ran out of time; stderr:") != std::string::npos);
+  CHECK(hung.find("server: waiting for a request that never comes") != std::string::npos);
+  CHECK(hung.find("flood (the server) still running when the case ran out of time; stderr:") != std::string::npos);
+  CHECK(hung.find("flood: the same line again") != std::string::npos);
+  CHECK(hung.find(" lines left out) ...") != std::string::npos);
+  CHECK(text.find("server: waiting for a request that never comes") != std::string::npos);
   CHECK_MESSAGE(lab::testing::child_pids().empty(), describe_children());
   fs::remove(json);
 }

@@ -8,6 +8,8 @@
 #include <execinfo.h>
 #include <fcntl.h>
 #include <link.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 // From tests/support/testing.cpp (lab/testing.hpp): the list of programs a
@@ -28,6 +31,7 @@
 namespace lab::testing {
 __attribute__((weak)) void forget_programs();
 __attribute__((weak)) std::string programs_report();
+__attribute__((weak)) std::string programs_report_at_deadline();
 }  // namespace lab::testing
 
 namespace {
@@ -78,6 +82,104 @@ __attribute__((constructor(101))) void take_verdict_channel() {
   }
   channel.fd = fd;
 }
+
+// The deadline channel of `lab _case` (tests/lab/supervise.cpp): a socket
+// whose number is in LAB_DEADLINE_FD. When the case runs out of time the
+// supervisor writes one byte on it, gives the case a moment, then kills it.
+// Without this, a case killed at its timeout takes what its programs wrote
+// on stderr with it, and that is where they say why it hung ("connect:
+// Connection refused", "not implemented").
+int& deadline_channel() {
+  static int fd = -1;
+  return fd;
+}
+
+__attribute__((constructor(101))) void take_deadline_channel() {
+  const char* text = std::getenv("LAB_DEADLINE_FD");
+  if (text == nullptr) {
+    return;  // not run by the grader
+  }
+  int fd = -1;
+  const auto [end, error] = std::from_chars(text, text + std::strlen(text), fd);
+  ::unsetenv("LAB_DEADLINE_FD");
+  if (error != std::errc{} || *end != '\0' || fd < 3) {
+    return;
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // not for the programs the case starts
+  deadline_channel() = fd;
+}
+
+// Waits, on a thread of its own, for the deadline, then prints the
+// programs' report (lab::testing::programs_report_at_deadline) and ends the
+// process. A thread waiting on a descriptor, not a signal handler: the tests
+// and the students' code use signals of their own (SIGUSR1 in lesson 02's
+// tests, SIGUSR2 in 06's and 08's) and may block them, and a report cannot
+// be put together in a handler. Nothing the case does can hold it up for
+// long either: the report reads the programs' pipes without waiting, and is
+// written with write(2), not stdio, whose lock the case's thread may hold.
+// If it still does not finish, the supervisor's kill ends it all the same.
+class DeadlineWatch {
+ public:
+  DeadlineWatch() {
+    const int deadline = deadline_channel();
+    if (deadline < 0) {
+      return;
+    }
+    stop_ = ::eventfd(0, EFD_CLOEXEC);
+    if (stop_ >= 0) {
+      thread_ = std::thread([this, deadline] { watch(deadline); });
+    }
+  }
+  DeadlineWatch(const DeadlineWatch&) = delete;
+  DeadlineWatch& operator=(const DeadlineWatch&) = delete;
+  ~DeadlineWatch() {
+    if (thread_.joinable()) {
+      const std::uint64_t one = 1;
+      [[maybe_unused]] const ssize_t written = ::write(stop_, &one, sizeof one);
+      thread_.join();
+    }
+    if (stop_ >= 0) {
+      ::close(stop_);
+    }
+  }
+
+ private:
+  void watch(int deadline) const {
+    pollfd entries[2] = {{deadline, POLLIN, 0}, {stop_, POLLIN, 0}};
+    while (::poll(entries, 2, -1) < 0) {
+      if (errno != EINTR) {
+        return;
+      }
+    }
+    char byte = 0;
+    if (entries[1].revents != 0 || ::recv(deadline, &byte, 1, 0) != 1) {
+      return;  // the case ended in time, or the supervisor is gone
+    }
+    std::string report;
+    if (lab::testing::programs_report_at_deadline != nullptr) {
+      try {
+        report = lab::testing::programs_report_at_deadline();
+      } catch (const std::exception& error) {
+        report = std::string("(no report of the programs: ") + error.what() + ")\n";
+      }
+      std::size_t written = 0;
+      while (written < report.size()) {
+        const ssize_t n = ::write(STDOUT_FILENO, report.data() + written, report.size() - written);
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n <= 0) {
+          break;
+        }
+        written += static_cast<std::size_t>(n);
+      }
+    }
+    ::_exit(1);  // the supervisor reports the timeout, whatever the status
+  }
+
+  int stop_ = -1;
+  std::thread thread_;
+};
 
 struct CaseOutcome {
   std::string name;
@@ -243,6 +345,7 @@ int main(int argc, char** argv) {
   // Line-buffered even into a pipe: a case killed at its timeout or by a
   // crash must not take the failures it already printed with it.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const DeadlineWatch deadline_watch;
   doctest::Context context(argc, argv);
   const int result = context.run();
   report_verdict(result);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -47,6 +48,65 @@ ProgramList& program_list() {
 }
 
 std::string base_name(const std::string& path) { return std::filesystem::path(path).filename().string(); }
+
+// The servers still running, by pid, with the descriptor number of each
+// one's stderr pipe: what programs_report_at_deadline() reads when the case
+// runs out of time. A ServerProcess adds itself once started and leaves
+// before its pipe can be closed (note_how_it_ended), under the mutex, so the
+// number always names that pipe while it is listed.
+struct LiveServer {
+  pid_t pid;
+  std::vector<std::string> argv;
+  int errors_fd;
+};
+
+struct LiveServers {
+  std::mutex mutex;
+  std::vector<LiveServer> servers;
+};
+
+LiveServers& live_servers() {
+  static LiveServers live;
+  return live;
+}
+
+void forget_live_server(pid_t pid) {
+  LiveServers& live = live_servers();
+  const std::lock_guard lock(live.mutex);
+  std::erase_if(live.servers, [pid](const LiveServer& server) { return server.pid == pid; });
+}
+
+// What is in the pipe `fd` now, at most `max_bytes`, without waiting. Read
+// through a description of its own (opening /proc/self/fd/N opens the pipe
+// again, O_NONBLOCK on this one only): the case's thread may be blocked
+// reading the same pipe, and its reads must stay blocking. The bound is for a
+// program that writes on and on: it never runs dry.
+std::string available_now(int fd, std::size_t max_bytes) {
+  struct stat about {};
+  if (::fstat(fd, &about) != 0 || !S_ISFIFO(about.st_mode)) {
+    return "";
+  }
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const Fd own{::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)};
+  if (!own) {
+    return "";
+  }
+  std::string text;
+  try {
+    while (text.size() < max_bytes) {
+      const auto chunk = read_some(own, std::min<std::size_t>(max_bytes - text.size(), 65536));
+      if (!chunk) {
+        break;  // the server, and whatever it started, closed it
+      }
+      text += *chunk;
+    }
+  } catch (const TimeoutError&) {
+    // EAGAIN: nothing more for now
+  } catch (const std::system_error&) {
+    // the report shows what was read
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -128,6 +188,17 @@ void forget_programs() {
   list.dropped = 0;
 }
 
+std::string programs_report_at_deadline() {
+  constexpr std::size_t kMostBytes = 1 << 20;
+  LiveServers& live = live_servers();
+  const std::lock_guard lock(live.mutex);
+  for (const auto& server : live.servers) {
+    note_program("the server", server.argv, ExitStatus{}, "still running when the case ran out of time",
+                 available_now(server.errors_fd, kMostBytes));
+  }
+  return programs_report();
+}
+
 std::string programs_report() {
   ProgramList& list = program_list();
   const std::lock_guard lock(list.mutex);
@@ -152,6 +223,11 @@ ServerProcess ServerProcess::start(const std::string& program, std::vector<std::
   ServerProcess server;
   server.argv_ = argv;
   server.child_ = Child::spawn(argv, options);
+  if (server.child_.errors()) {
+    LiveServers& live = live_servers();
+    const std::lock_guard lock(live.mutex);
+    live.servers.push_back({server.child_.pid(), argv, server.child_.errors().get()});
+  }
   LineReader reader(server.child_.output());
   std::optional<std::string> line;
   try {
@@ -204,6 +280,7 @@ void ServerProcess::note_how_it_ended() noexcept {
   if (child_.pid() <= 0) {
     return;  // moved from, or never started
   }
+  forget_live_server(child_.pid());
   try {
     std::string how;
     ExitStatus status;

@@ -102,6 +102,13 @@ void forget_programs();
 // kProgramsHeading, then one entry per program (the last 8 of them), each
 // line indented, each stderr bounded by bounded_lines(); "" if none ran.
 std::string programs_report();
+// The same when the case has run out of time and is about to be killed
+// (tests/support/main.cpp calls it when `lab _case` says so): the servers
+// still running are added, each with what it has written on stderr so far,
+// read without waiting and bounded, so that a server that floods its stderr
+// or never ends cannot hold the report up. Safe to call from another thread
+// than the case's.
+std::string programs_report_at_deadline();
 
 // Long output made short for a report: the first `head` and the last
 // `tail` lines, with a line saying how many were left out between them,
