@@ -11,6 +11,7 @@
 #include "hmac_auth.hpp"
 #include "key.hpp"
 #include "lab/deadline.hpp"
+#include "lab/error.hpp"
 #include "lab/frame.hpp"
 #include "lab/program.hpp"
 #include "lab/socket.hpp"
@@ -102,6 +103,9 @@ int main(int argc, char** argv) {
         lab::say("{} dropped: {}", peer, error.what());
       } catch (const std::system_error& error) {  // reset, broken pipe
         lab::say("{} dropped: {}", peer, error.what());
+      } catch (const lab::StopRequested&) {  // SIGINT or SIGTERM while this client held us
+        lab::say("{} dropped: the server is stopping", peer);
+        break;
       }
     }
     lab::say("stopped: {} client(s) authenticated, {} refused", authenticated, refused);

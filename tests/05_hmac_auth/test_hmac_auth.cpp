@@ -1119,6 +1119,22 @@ TEST_CASE("05.p pair: SIGTERM stops the server at once while a client keeps it w
   CHECK(server.stop(3s) == lab::ExitStatus{0, 0});
 }
 
+TEST_CASE("05.p pair: SIGTERM in the middle of a conversation still ends with the server's summary") {
+  TempDir dir;
+  const std::string key_file = dir.file("key", kKey);
+  auto server = lab::testing::ServerProcess::start(kServer, server_args(key_file, 60'000ms));
+  INFO(server.stop_and_describe());
+  const Fd client = lab::tcp_connect(Endpoint{"127.0.0.1", server.port()});
+  lab::set_receive_timeout(client, 3000ms);
+  Nonce nonce{};
+  REQUIRE(lab::read_exact(client, std::span<std::uint8_t>(nonce)));
+  lab::write_all(client, reference_answer(kKey, nonce));
+  REQUIRE(lab::read_exact(client, 2) == "OK");  // authenticated: the server waits for our frames now
+  CHECK(server.stop(3s) == lab::ExitStatus{0, 0});
+  const std::string log = server.rest_of_output();
+  CHECK_MESSAGE(contains(log, "stopped: 1 client(s) authenticated, 0 refused"), log);
+}
+
 TEST_CASE("05.p pair: client --mutual checks the real server's proof, then chats") {
   TempDir dir;
   const std::string key_file = dir.file("key", kKey);

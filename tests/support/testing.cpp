@@ -1,5 +1,6 @@
 #include "lab/testing.hpp"
 
+#include <fcntl.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/socket.h>
