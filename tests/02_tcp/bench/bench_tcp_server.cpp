@@ -13,7 +13,8 @@
 // if the floor is above half of Python's, no server meets "<= 0.5x".
 //
 //   cmake --workflow --preset bench
-//   build/release/tests/bench02_tcp_server SERVER PYTHON_SERVER [--floor FLOOR_SERVER] [--messages N]
+//   build/release/tests/bench02_tcp_server SERVER PYTHON_SERVER
+//       [--floor FLOOR_SERVER] [--messages N]
 #include <fmt/core.h>
 
 #include <array>

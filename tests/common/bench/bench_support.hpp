@@ -193,8 +193,8 @@ void compare_servers(std::string_view title, std::string_view ours, const std::s
     if (have_python) {
       const ServerCpu python = measure(python_program, pinned);
       if (floor) {
-        print_ratio(fmt::format("Python course's server, {}", how), python.micros_per_message,
-                    "µs", "the floor", floor->micros_per_message);
+        print_ratio(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs",
+                    "the floor", floor->micros_per_message);
         print_ratio(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs", "the floor",
                     floor->micros_per_message);
         print_ratio(fmt::format("floor, {}", how), floor->micros_per_message, "µs",
