@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     lab::bench::compare_servers(fmt::format("lesson 01: UDP upper-case server, CPU per request "
                                             "(utime+stime from /proc), {} requests",
                                             messages),
-                                "lesson 01 server", argv[1], argv[2],
+                                "lesson 01 server", argv[1], argv[2], "",
                                 [messages](const std::string& program, bool pinned) {
                                   return measure(program, pinned, messages);
                                 });

@@ -170,21 +170,48 @@ ServerCpu server_cpu(testing::ServerProcess& server, bool pinned, std::uint64_t 
 // unpinned, and prints our figure as a ratio to Python's from the same run
 // (or alone, with a note, when python3 is missing). `title` is the first
 // line of the report and `ours` names our server ("lesson 02 server").
+//
+// With a `floor_program` (a server of the same protocol written with bare
+// system calls), both figures are also printed as ratios to the floor's:
+// the floor is what the kernel costs per request, so each ratio above 1
+// is what that server adds to it.
 template <typename Measure>
 void compare_servers(std::string_view title, std::string_view ours, const std::string& program,
-                     const std::string& python_program, Measure measure) {
+                     const std::string& python_program, const std::string& floor_program,
+                     Measure measure) {
   const bool have_python = find_program("python3").has_value();
   fmt::print("{}\n", title);
   for (const bool pinned : {true, false}) {
-    const ServerCpu mine = measure(program, pinned);
     const char* how = pinned ? "pinned to CPU 0 with the client" : "unpinned";
+    std::optional<ServerCpu> floor;
+    if (!floor_program.empty()) {
+      floor = measure(floor_program, pinned);
+      print_figure(fmt::format("floor (bare system calls), {}", how), floor->micros_per_message,
+                   "µs");
+    }
+    const ServerCpu mine = measure(program, pinned);
     if (have_python) {
       const ServerCpu python = measure(python_program, pinned);
-      print_figure(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs");
+      if (floor) {
+        print_ratio(fmt::format("Python course's server, {}", how), python.micros_per_message, "µs",
+                    "the floor", floor->micros_per_message);
+        print_ratio(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs", "the floor",
+                    floor->micros_per_message);
+        print_ratio(fmt::format("floor, {}", how), floor->micros_per_message, "µs",
+                    "Python's (no server can go below this)", python.micros_per_message);
+      } else {
+        print_figure(fmt::format("Python course's server, {}", how), python.micros_per_message,
+                     "µs");
+      }
       print_ratio(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs",
                   "Python's (target: <= 0.5x pinned)", python.micros_per_message);
     } else {
-      print_figure(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs");
+      if (floor) {
+        print_ratio(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs", "the floor",
+                    floor->micros_per_message);
+      } else {
+        print_figure(fmt::format("{}, {}", ours, how), mine.micros_per_message, "µs");
+      }
       fmt::print("  (python3 not found: no Python course figure to compare with)\n");
     }
   }
