@@ -79,6 +79,14 @@ function(lab_write_shipped_stub path hash dest error_var)
   set(${error_var} "the git history here does not hold the shipped ${path}" PARENT_SCOPE)
 endfunction()
 
+# The stubs `files` of the lesson in `lesson_src` become inputs of the
+# configuration: the next edit of one configures again and looks again.
+function(lab_reconfigure_on_edit lesson_src files)
+  foreach(name IN LISTS files)
+    set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${lesson_src}/${name}")
+  endforeach()
+endfunction()
+
 # For lab_add_lesson: the shipped stubs of lesson `dir`, built as described
 # above when the student has edited them. OBJECTS names the object libraries
 # of the student's build (<OBJECTS>_<program>_object, <OBJECTS>_tests).
@@ -95,9 +103,7 @@ function(lab_add_pristine_stubs dir)
   # In CI a changed stub is a maintainer's change, which the checks report.
   if(NOT changed OR DEFINED ENV{CI})
     file(REMOVE_RECURSE "${source}" "${build}")
-    foreach(name IN LISTS files)
-      set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${lesson_src}/${name}")
-    endforeach()
+    lab_reconfigure_on_edit("${lesson_src}" "${files}")
     return()
   endif()
 
@@ -117,9 +123,7 @@ function(lab_add_pristine_stubs dir)
       file(WRITE "${missing}" "${error}\n")
       # The next edit looks again (git may be there by then, or the folder
       # configured by its owner rather than by root).
-      foreach(stub IN LISTS files)
-        set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${lesson_src}/${stub}")
-      endforeach()
+      lab_reconfigure_on_edit("${lesson_src}" "${files}")
       return()
     endif()
   endforeach()
