@@ -4,8 +4,10 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <limits>
 
 #include "lab/error.hpp"
 
@@ -25,7 +27,9 @@ LineReader::Filled LineReader::fill(std::chrono::steady_clock::time_point deadli
     // the second entry is never ready.
     const int stop_fd = rules_.stop != nullptr ? rules_.stop->fd() : -1;
     std::array<pollfd, 2> entries{{{fd_, POLLIN, 0}, {stop_fd, POLLIN, 0}}};
-    const int ready = ::poll(entries.data(), entries.size(), static_cast<int>(left.count()));
+    // In steps poll(2)'s int can hold: the loop comes back for the rest.
+    const auto step = std::min<std::chrono::milliseconds::rep>(left.count(), std::numeric_limits<int>::max());
+    const int ready = ::poll(entries.data(), entries.size(), static_cast<int>(step));
     if (ready < 0 && errno != EINTR) {
       throw os_error("poll");
     }

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -69,10 +70,20 @@ TEST_CASE("LineReader with a stop throws StopRequested, requested before or duri
   lab::LineReader stopped(read_end, {.stop = &early});
   CHECK_THROWS_AS(stopped.next_line(10s), lab::StopRequested);
 
+  // The stop comes once this thread is provably asleep waiting for the line.
   lab::StopSignal later;
   lab::LineReader waiting(read_end, {.stop = &later});
-  std::jthread requester([&later] { later.request(); });
+  const pid_t waiter = lab::testing::this_thread_id();
+  std::atomic<bool> returned{false};
+  std::atomic<bool> was_waiting{false};
+  std::jthread requester([&later, &returned, &was_waiting, waiter] {
+    was_waiting = lab::testing::asleep_in(waiter, lab::testing::poll_system_calls(), 5000ms, returned);
+    later.request();
+  });
   CHECK_THROWS_AS(waiting.next_line(10s), lab::StopRequested);
+  returned = true;
+  requester.join();
+  CHECK(was_waiting.load());
 }
 
 TEST_CASE("LineReader refuses a line cut off by the end of stream when whole lines are required") {

@@ -423,6 +423,14 @@ std::vector<Task> Task::threads(const std::vector<pid_t>& tids) {
   return tasks;
 }
 
+std::vector<long> poll_system_calls() {
+  std::vector<long> calls{SYS_ppoll};
+#ifdef SYS_poll
+  calls.push_back(SYS_poll);
+#endif
+  return calls;
+}
+
 bool Task::asleep_in(const std::vector<long>& numbers) const {
   // The state follows the command name, which may hold spaces and ')':
   // "1234 (a name) S 1 ...", so it is found after the last ')'.

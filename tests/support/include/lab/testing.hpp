@@ -167,6 +167,9 @@ void set_buffer_sizes(const Fd& socket, int send_bytes, int receive_bytes);
 
 // This thread's kernel id (gettid(2)), as /proc/self/task/TID names it.
 pid_t this_thread_id();
+// The system calls poll(2) may wait in here (ppoll, and poll where the
+// architecture has it), for asleep_in.
+std::vector<long> poll_system_calls();
 
 // A task as /proc shows it: a thread of this process, or a process (its
 // main thread), for asleep_in.
