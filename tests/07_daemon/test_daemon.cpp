@@ -9,11 +9,13 @@
 // resort it also kills any process whose command line names that unique
 // directory, so even a daemon that never wrote its pid file is not left.
 #include <doctest/doctest.h>
+#include <fmt/core.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,7 +197,9 @@ std::vector<std::string> locks_on(const std::string& path) {
   if (::stat(path.c_str(), &info) != 0) {
     return found;
   }
-  const std::string inode = ":" + std::to_string(info.st_ino) + " ";
+  // The file as /proc/locks names it, "MAJOR:MINOR:INODE" (device numbers in
+  // hex): an inode number alone may also be a file's on another device.
+  const std::string inode = fmt::format(" {:02x}:{:02x}:{} ", major(info.st_dev), minor(info.st_dev), info.st_ino);
   std::ifstream locks("/proc/locks");
   for (std::string line; std::getline(locks, line);) {
     if (line.find(inode) != std::string::npos) {
@@ -291,7 +295,7 @@ TEST_CASE("07.1 a second acquire refuses, naming the holder, even in the same pr
   const std::string failure = second.get();
   CHECK_MESSAGE(failure.empty(), failure);
   CHECK_MESSAGE(read_file(path) == std::to_string(::getpid()) + "\n", "the holder's pid file was changed");
-  CHECK(locks_on(path).size() == 1);
+  CHECK_MESSAGE(locks_on(path).size() == 1, "/proc/locks for the file:\n", joined(locks_on(path)));
 }
 
 TEST_CASE("07.1 a stale pid file (nobody holds its lock) is taken over") {
@@ -314,7 +318,7 @@ TEST_CASE("07.1 releasing removes the file and frees the lock for the next owner
     CHECK(fs::exists(path));
   }
   CHECK_FALSE_MESSAGE(fs::exists(path), "the pid file must be removed on release");
-  CHECK(locks_on(path).empty());
+  CHECK_MESSAGE(locks_on(path).empty(), "/proc/locks for the file:\n", joined(locks_on(path)));
   const auto second = lab::daemon::PidFile::acquire(path);
   CHECK(read_file(path) == std::to_string(::getpid()) + "\n");
 }
@@ -331,7 +335,7 @@ TEST_CASE("07.1 locked_by: nobody for no file or a stale one, the pid while held
     REQUIRE(holder.has_value());
     CHECK(*holder == ::getpid());
     CHECK_MESSAGE(lab::daemon::locked_by(path) == holder, "looking must not take or drop the lock");
-    CHECK(locks_on(path).size() == 1);
+    CHECK_MESSAGE(locks_on(path).size() == 1, "/proc/locks for the file:\n", joined(locks_on(path)));
   }
   CHECK_FALSE(lab::daemon::locked_by(path).has_value());
 }
