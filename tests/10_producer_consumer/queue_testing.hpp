@@ -11,20 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "lab/sanitizers.hpp"
 #include "lab/testing.hpp"
-
-// 1 in a ThreadSanitizer build (g++ defines __SANITIZE_THREAD__, clang has
-// __has_feature), where the heaviest case runs a smaller, named size.
-#if defined(__SANITIZE_THREAD__)
-#define LAB_TEST_UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define LAB_TEST_UNDER_TSAN 1
-#endif
-#endif
-#ifndef LAB_TEST_UNDER_TSAN
-#define LAB_TEST_UNDER_TSAN 0
-#endif
 
 namespace lab::producer_consumer::testing {
 

@@ -36,12 +36,8 @@ namespace {
 // well inside its timeout while still running 16 threads flat out.
 constexpr std::size_t kProducers = 8;
 constexpr std::size_t kConsumers = 8;
-#if LAB_TEST_UNDER_TSAN
 constexpr std::uint64_t kItemsUnderTsan = 40'000;
-constexpr std::uint64_t kItemsInAll = kItemsUnderTsan;
-#else
-constexpr std::uint64_t kItemsInAll = 100'000;
-#endif
+constexpr std::uint64_t kItemsInAll = lab::testing::kThreadSanitizer ? kItemsUnderTsan : 100'000;
 constexpr std::uint64_t kItemsPerProducer = kItemsInAll / kProducers;
 
 }  // namespace
